@@ -1,0 +1,365 @@
+"""Typed, frozen training configuration with eager validation, per-environment presets and dotted overrides.
+
+`TrainConfig` holds everything that shapes the program (sizes, choices: static) and the float hyperparameters
+that can be vmapped (τ, η, learning rates, ...). `TrainConfig.hyperparams()` returns those floats as a
+`HyperParams` pytree, the second argument of `train(key, hyperparams)`, so a sweep over them is a vmap (rejax).
+Every field is checked when the config is built: a bad value fails here, before anything compiles, with a
+message naming the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Mapping
+
+import flax.struct
+import jax.numpy as jnp
+
+__all__ = [
+    "ENV_NAMES", "BACKENDS", "WPGConfig", "TrainConfig", "HyperParams", "presets", "with_overrides",
+    "config_to_dict", "config_from_dict", "SWEEPABLE_FIELDS",
+]
+
+ENV_NAMES = ("ant", "fast", "halfcheetah", "hopper", "humanoid", "humanoidstandup", "inverted_pendulum",
+             "inverted_double_pendulum", "pusher", "reacher", "swimmer", "walker2d")
+BACKENDS = ("generalized", "spring", "positional", "mjx")
+PROJECTIONS = ("wpo", "wppg")
+POLICIES = ("tanh_gaussian", "pushforward")
+REFINE_METHODS = ("ula", "mala")
+WPPG_MOVES = ("svgd", "langevin")
+ENTROPY_ESTIMATORS = ("knn", "kde")
+
+
+def _fail(field: str, allowed: str, value: Any) -> None:
+  raise ValueError(f"TrainConfig.{field} must be {allowed}, got {value!r}")
+
+
+def _positive_int(field: str, value: Any) -> None:
+  if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+    _fail(field, "a positive int", value)
+
+
+def _nonnegative_int(field: str, value: Any) -> None:
+  if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    _fail(field, "a non-negative int", value)
+
+
+def _positive_float(field: str, value: Any) -> None:
+  if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+    _fail(field, "a finite number > 0", value)
+
+
+def _unit_interval(field: str, value: Any, *, include_one: bool) -> None:
+  ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value and (
+      value <= 1 if include_one else value < 1)
+  if not ok:
+    _fail(field, "in (0, 1]" if include_one else "in (0, 1)", value)
+
+
+def _choice(field: str, value: Any, allowed: tuple[str, ...]) -> None:
+  if value not in allowed:
+    _fail(field, f"one of {list(allowed)}", value)
+
+
+@dataclasses.dataclass(frozen=True)
+class WPGConfig:
+  """How the particle WPG step is projected onto the policy network and used at acting time.
+
+  projection: "wpo" (entropy-regularized Wasserstein Policy Optimization, needs a density: tanh_gaussian) or
+    "wppg" (direction matching to one WPGD particle step; works for any reparametrised policy).
+  step_size: η of the WPPG particle step (THEORY.md §4); for WPO it scales the actor learning rate's units
+    only through the learning rate, so it is unused there.
+  num_action_samples: particles per state used by the projection (and by particle entropy estimates).
+  natural_gradient: WPO only — scale the Gaussian's mean/std gradients by the inverse Fisher (σ², σ²/2).
+  entropy_regularized: WPO only — use ∇_aQ − τ∇_a log π instead of ∇_aQ.
+  refine_steps: K Langevin/MALA steps on Q(s,·)/τ in the unsquashed space applied to sampled actions when
+    acting (0 = act with the proposal).
+  refine_method: "ula" or "mala". refine_step_size: η of those steps.
+  wppg_move: WPPG only — the particle move regressed onto: "langevin" (one WPGD step η∇Q + sqrt(2τη)ξ, as in
+    the WPPG paper; its noise averages out of the regression, so it carries no entropy) or "svgd" (η times the
+    SVGD velocity, whose kernel repulsion stands in for −τ∇log π: entropy without a density).
+  """
+
+  projection: str = "wpo"
+  step_size: float = 0.1
+  num_action_samples: int = 8
+  natural_gradient: bool = True
+  entropy_regularized: bool = True
+  refine_steps: int = 0
+  refine_method: str = "ula"
+  refine_step_size: float = 0.01
+  wppg_move: str = "svgd"
+
+  def __post_init__(self) -> None:
+    _choice("wpg.projection", self.projection, PROJECTIONS)
+    _choice("wpg.wppg_move", self.wppg_move, WPPG_MOVES)
+    _positive_float("wpg.step_size", self.step_size)
+    _positive_int("wpg.num_action_samples", self.num_action_samples)
+    if self.num_action_samples < 2:
+      _fail("wpg.num_action_samples", "an int >= 2 (particle entropy estimates need pairs)",
+            self.num_action_samples)
+    _nonnegative_int("wpg.refine_steps", self.refine_steps)
+    _choice("wpg.refine_method", self.refine_method, REFINE_METHODS)
+    _positive_float("wpg.refine_step_size", self.refine_step_size)
+    for name in ("natural_gradient", "entropy_regularized"):
+      if not isinstance(getattr(self, name), bool):
+        _fail(f"wpg.{name}", "a bool", getattr(self, name))
+
+
+@flax.struct.dataclass
+class HyperParams:
+  """The float hyperparameters that are pytree leaves (vmap over them to sweep; rejax style).
+
+  tau: initial temperature τ (the fixed τ when tune_tau is False). wpg_step_size: η of the WPPG step.
+  refine_step_size: η of the acting-time Langevin refinement. discount: γ. polyak: target-network rate.
+  actor_learning_rate, critic_learning_rate, tau_learning_rate: Adam step sizes. reward_scaling: r multiplier.
+  """
+
+  tau: jnp.ndarray
+  wpg_step_size: jnp.ndarray
+  refine_step_size: jnp.ndarray
+  discount: jnp.ndarray
+  polyak: jnp.ndarray
+  actor_learning_rate: jnp.ndarray
+  critic_learning_rate: jnp.ndarray
+  tau_learning_rate: jnp.ndarray
+  reward_scaling: jnp.ndarray
+
+
+# Config field (dotted) -> HyperParams field: the hyperparameters a sweep may grid over.
+SWEEPABLE_FIELDS = {
+    "tau": "tau",
+    "wpg.step_size": "wpg_step_size",
+    "wpg.refine_step_size": "refine_step_size",
+    "discount": "discount",
+    "polyak": "polyak",
+    "actor_learning_rate": "actor_learning_rate",
+    "critic_learning_rate": "critic_learning_rate",
+    "tau_learning_rate": "tau_learning_rate",
+    "reward_scaling": "reward_scaling",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """Everything a WPG actor-critic run on Brax needs. Frozen; validated on construction.
+
+  Environment: env (a Brax env name), backend (physics pipeline; ignored by "fast"), episode_length,
+    action_repeat.
+  Budget: num_timesteps (env steps, all envs together), num_envs (parallel envs per seed), num_evals
+    (evaluations, evenly spaced; the first at step 0), num_eval_envs (episodes per evaluation).
+  Replay: replay_size (transitions per seed: memory is explicit, never derived from the budget),
+    min_replay_size (random-action transitions collected before learning), batch_size,
+    grad_updates_per_step (SGD updates per env step of all envs).
+  Learning: discount γ, tau (τ, initial when tune_tau), tune_tau, target_entropy (None = −action_dim),
+    actor/critic/tau learning rates, polyak (target smoothing), reward_scaling, normalize_observations.
+  Networks: policy ("tanh_gaussian" or "pushforward"), hidden_sizes, latent_size (pushforward noise dim),
+    entropy_estimator for particle policies ("knn" or "kde").
+  wpg: the WPG projection / refinement settings (WPGConfig).
+  """
+
+  env: str = "inverted_pendulum"
+  backend: str = "generalized"
+  episode_length: int = 1000
+  action_repeat: int = 1
+  num_timesteps: int = 30_000
+  num_envs: int = 16
+  num_evals: int = 10
+  num_eval_envs: int = 16
+  replay_size: int = 100_000
+  min_replay_size: int = 1024
+  batch_size: int = 256
+  grad_updates_per_step: int = 8
+  discount: float = 0.99
+  tau: float = 0.1
+  tune_tau: bool = True
+  target_entropy: float | None = None
+  actor_learning_rate: float = 1e-3
+  critic_learning_rate: float = 1e-3
+  tau_learning_rate: float = 1e-3
+  polyak: float = 0.005
+  reward_scaling: float = 1.0
+  normalize_observations: bool = True
+  policy: str = "tanh_gaussian"
+  hidden_sizes: tuple[int, ...] = (64, 64)
+  latent_size: int = 4
+  entropy_estimator: str = "knn"
+  wpg: WPGConfig = dataclasses.field(default_factory=WPGConfig)
+
+  def __post_init__(self) -> None:
+    _choice("env", self.env, ENV_NAMES)
+    _choice("backend", self.backend, BACKENDS)
+    for name in ("episode_length", "action_repeat", "num_timesteps", "num_envs", "num_evals", "num_eval_envs",
+                 "replay_size", "batch_size", "grad_updates_per_step", "latent_size"):
+      _positive_int(name, getattr(self, name))
+    _nonnegative_int("min_replay_size", self.min_replay_size)
+    if isinstance(self.hidden_sizes, list):
+      object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+    if (not isinstance(self.hidden_sizes, tuple) or not self.hidden_sizes
+        or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in self.hidden_sizes)):
+      _fail("hidden_sizes", "a non-empty tuple of positive ints", self.hidden_sizes)
+    _unit_interval("discount", self.discount, include_one=False)
+    _positive_float("tau", self.tau)
+    _positive_float("actor_learning_rate", self.actor_learning_rate)
+    _positive_float("critic_learning_rate", self.critic_learning_rate)
+    _positive_float("tau_learning_rate", self.tau_learning_rate)
+    _unit_interval("polyak", self.polyak, include_one=True)
+    _positive_float("reward_scaling", self.reward_scaling)
+    for name in ("tune_tau", "normalize_observations"):
+      if not isinstance(getattr(self, name), bool):
+        _fail(name, "a bool", getattr(self, name))
+    if self.target_entropy is not None and (
+        isinstance(self.target_entropy, bool) or not isinstance(self.target_entropy, (int, float))
+        or not math.isfinite(self.target_entropy)):
+      _fail("target_entropy", "None or a finite number", self.target_entropy)
+    _choice("policy", self.policy, POLICIES)
+    _choice("entropy_estimator", self.entropy_estimator, ENTROPY_ESTIMATORS)
+    if not isinstance(self.wpg, WPGConfig):
+      _fail("wpg", "a WPGConfig", self.wpg)
+    if self.wpg.projection == "wpo" and self.policy != "tanh_gaussian":
+      _fail("wpg.projection", "'wppg' when policy is 'pushforward' (WPO needs a policy density)",
+            self.wpg.projection)
+    if self.replay_size < self.batch_size:
+      _fail("replay_size", f"at least batch_size ({self.batch_size})", self.replay_size)
+    if self.min_replay_size > self.replay_size:
+      _fail("min_replay_size", f"at most replay_size ({self.replay_size})", self.min_replay_size)
+    if self.num_envs > self.replay_size:
+      _fail("num_envs", f"at most replay_size ({self.replay_size})", self.num_envs)
+    if self.num_timesteps < self.num_envs * self.num_evals:
+      _fail("num_timesteps", f"at least num_envs * num_evals = {self.num_envs * self.num_evals} "
+            "(one env step of every env per evaluation period)", self.num_timesteps)
+
+  # Derived sizes (pure functions of the fields, so they are not stored).
+  @property
+  def steps_per_eval(self) -> int:
+    """Training iterations (one env step of every env, then grad_updates_per_step updates) per eval period."""
+    return max(1, self.num_timesteps // (self.num_envs * self.action_repeat * self.num_evals))
+
+  @property
+  def prefill_steps(self) -> int:
+    """Random-action iterations (of all envs) that fill the replay buffer to min_replay_size."""
+    return -(-self.min_replay_size // self.num_envs)
+
+  @property
+  def total_env_steps(self) -> int:
+    """Env steps actually taken by training (prefill included), a multiple of num_envs."""
+    return (self.prefill_steps + self.steps_per_eval * self.num_evals) * self.num_envs * self.action_repeat
+
+  def hyperparams(self) -> HyperParams:
+    """The vmappable float hyperparameters of this config as a pytree of float32 scalars."""
+    return HyperParams(**{hp: jnp.asarray(_get_dotted(self, field), jnp.float32)
+                          for field, hp in SWEEPABLE_FIELDS.items()})
+
+  def replay_memory_bytes(self, observation_size: int, action_size: int) -> int:
+    """Bytes of the replay buffer per seed: replay_size × (2·obs + action + reward + discount) float32."""
+    return 4 * self.replay_size * (2 * observation_size + action_size + 2)
+
+
+def _get_dotted(config: Any, field: str) -> Any:
+  value = config
+  for part in field.split("."):
+    value = getattr(value, part)
+  return value
+
+
+def _field_names(cls: type) -> list[str]:
+  return [f.name for f in dataclasses.fields(cls)]
+
+
+def with_overrides(config: TrainConfig, overrides: Mapping[str, Any]) -> TrainConfig:
+  """A copy of `config` with dotted-path overrides, e.g. {"tau": 0.05, "wpg.step_size": 0.1}.
+
+  An unknown key raises ValueError listing the allowed names (typos never pass silently); string values
+  (from a command line) are parsed to the field's type.
+  """
+  top: dict[str, Any] = {}
+  nested: dict[str, Any] = {}
+  for key, value in overrides.items():
+    if key.startswith("wpg."):
+      sub = key[len("wpg."):]
+      if sub not in _field_names(WPGConfig):
+        raise ValueError(f"unknown config field {key!r}; allowed wpg.* fields: "
+                         f"{['wpg.' + n for n in _field_names(WPGConfig)]}")
+      nested[sub] = _parse_like(getattr(config.wpg, sub), value, key)
+    else:
+      if key not in _field_names(TrainConfig) or key == "wpg":
+        raise ValueError(f"unknown config field {key!r}; allowed fields: "
+                         f"{[n for n in _field_names(TrainConfig) if n != 'wpg']} and wpg.<field>")
+      top[key] = _parse_like(getattr(config, key), value, key)
+  wpg = dataclasses.replace(config.wpg, **nested) if nested else config.wpg
+  return dataclasses.replace(config, wpg=wpg, **top)
+
+
+def _parse_like(current: Any, value: Any, key: str) -> Any:
+  """Parses a string `value` to the type of `current` (bool, int, float, tuple of ints, None-able float)."""
+  if not isinstance(value, str):
+    return value
+  text = value.strip()
+  try:
+    if isinstance(current, bool):
+      if text.lower() in ("true", "1", "yes"):
+        return True
+      if text.lower() in ("false", "0", "no"):
+        return False
+      raise ValueError(text)
+    if isinstance(current, int):
+      return int(text)
+    if isinstance(current, float) or (current is None and key == "target_entropy"):
+      return None if text.lower() == "none" else float(text)
+    if isinstance(current, tuple):
+      return tuple(int(p) for p in text.strip("()[]").split(",") if p.strip())
+  except ValueError:
+    raise ValueError(f"config field {key!r} expects a value like {current!r}, got {value!r}") from None
+  return text
+
+
+def config_to_dict(config: TrainConfig) -> dict[str, Any]:
+  """A JSON-able dict of the config (nested for wpg)."""
+  out = dataclasses.asdict(config)
+  out["hidden_sizes"] = list(config.hidden_sizes)
+  return out
+
+
+def config_from_dict(data: Mapping[str, Any]) -> TrainConfig:
+  """Inverse of `config_to_dict`; unknown keys raise ValueError naming them."""
+  data = dict(data)
+  wpg = data.pop("wpg", {})
+  unknown = set(data) - set(_field_names(TrainConfig))
+  unknown_wpg = set(wpg) - set(_field_names(WPGConfig))
+  if unknown or unknown_wpg:
+    raise ValueError(f"unknown config fields: {sorted(unknown) + ['wpg.' + k for k in sorted(unknown_wpg)]}")
+  if "hidden_sizes" in data:
+    data["hidden_sizes"] = tuple(data["hidden_sizes"])
+  return TrainConfig(**data, wpg=WPGConfig(**wpg))
+
+
+_PRESETS: dict[str, dict[str, Any]] = {
+    # Tuned on the 2-core CPU dev machine; see BENCHMARKS.md for the measured curves.
+    "fast": dict(env="fast", episode_length=128, num_timesteps=8_192, num_envs=16, num_evals=4,
+                 num_eval_envs=8, replay_size=16_384, min_replay_size=512, grad_updates_per_step=2,
+                 tau=0.05, reward_scaling=1.0, discount=0.97),
+    "inverted_pendulum": dict(env="inverted_pendulum", num_timesteps=20_000, num_envs=16, num_evals=10,
+                              replay_size=50_000, min_replay_size=1024, batch_size=256,
+                              grad_updates_per_step=16, tau=0.1, actor_learning_rate=1e-3,
+                              critic_learning_rate=1e-3, reward_scaling=1.0),
+    "inverted_double_pendulum": dict(env="inverted_double_pendulum", num_timesteps=60_000, num_envs=16,
+                                     num_evals=12, replay_size=100_000, min_replay_size=2048,
+                                     batch_size=256, grad_updates_per_step=16),
+    "reacher": dict(env="reacher", num_timesteps=100_000, num_envs=32, num_evals=10, replay_size=200_000,
+                    min_replay_size=4096, batch_size=256, grad_updates_per_step=8, hidden_sizes=(128, 128)),
+    "halfcheetah": dict(env="halfcheetah", backend="spring", num_timesteps=300_000, num_envs=32, num_evals=10,
+                        replay_size=300_000, min_replay_size=8192, batch_size=256, grad_updates_per_step=8,
+                        hidden_sizes=(256, 256), actor_learning_rate=6e-4, critic_learning_rate=6e-4),
+    "hopper": dict(env="hopper", backend="spring", num_timesteps=300_000, num_envs=32, num_evals=10,
+                   replay_size=300_000, min_replay_size=8192, batch_size=256, grad_updates_per_step=8,
+                   hidden_sizes=(256, 256), actor_learning_rate=6e-4, critic_learning_rate=6e-4),
+}
+
+
+def presets(env: str, **overrides: Any) -> TrainConfig:
+  """The tuned default config for `env` (any ENV_NAMES entry; envs without a tuned preset get the defaults
+  with env set), with keyword overrides (dotted wpg fields as with_overrides keys via **{"wpg.x": v})."""
+  _choice("env", env, ENV_NAMES)
+  base = TrainConfig(**_PRESETS.get(env, dict(env=env)))
+  return with_overrides(base, overrides) if overrides else base

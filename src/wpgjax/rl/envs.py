@@ -1,0 +1,83 @@
+"""Brax environments by name, batched with episode limits and an auto-reset that keeps the true final state.
+
+Brax's own AutoResetWrapper overwrites the observation of a finished episode with the reset observation, so a
+transition that ends in a time limit cannot bootstrap from its real next state (Brax's SAC masks such
+transitions out of the critic loss instead). Here `step_and_autoreset` returns the true next observation for
+the transition and, separately, the state to continue from (reset with a fresh key where an episode ended),
+with `termination = done ∧ ¬truncation` so that time limits bootstrap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from typing import NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+
+from wpgjax.rl.config import BACKENDS, ENV_NAMES
+
+__all__ = ["make_env", "EnvStep", "step_and_autoreset", "reset_envs"]
+
+
+def _import_brax_envs():
+  # brax prints "Failed to import warp" to stdout on first import; keep stdout clean for JSON/CLI output.
+  with contextlib.redirect_stdout(io.StringIO()):
+    import brax.envs as brax_envs
+    from brax.envs.wrappers import training as brax_training
+  return brax_envs, brax_training
+
+
+def make_env(name: str, *, backend: str = "generalized", episode_length: int = 1000, action_repeat: int = 1):
+  """A Brax env by name, wrapped as Vmap(Episode(env)): batched reset/step, `info['truncation']` set at the
+  time limit. No auto-reset wrapper: use `step_and_autoreset`.
+
+  name: one of ENV_NAMES; backend: one of BACKENDS (ignored by "fast").
+  """
+  if name not in ENV_NAMES:
+    raise ValueError(f"env must be one of {list(ENV_NAMES)}, got {name!r}")
+  if backend not in BACKENDS:
+    raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
+  brax_envs, brax_training = _import_brax_envs()
+  env = brax_envs.get_environment(name) if name == "fast" else brax_envs.get_environment(name, backend=backend)
+  env = brax_training.EpisodeWrapper(env, episode_length, action_repeat)
+  return brax_training.VmapWrapper(env)
+
+
+def reset_envs(env, key: chex.PRNGKey, num_envs: int):
+  """Resets `num_envs` envs with independent keys; returns the batched Brax State."""
+  return env.reset(jax.random.split(key, num_envs))
+
+
+class EnvStep(NamedTuple):
+  """One batched transition: observation [E, o], action [E, a], reward [E], next_observation [E, o] (the TRUE
+  next state, also at episode ends), termination [E] (1 where the episode ended by the env, not the time
+  limit), done [E] (any episode end), truncation [E]."""
+  observation: chex.Array
+  action: chex.Array
+  reward: chex.Array
+  next_observation: chex.Array
+  termination: chex.Array
+  done: chex.Array
+  truncation: chex.Array
+
+
+def step_and_autoreset(env, state, action: chex.Array, key: chex.PRNGKey):
+  """Steps the batched env, returns (state to continue from, EnvStep). Finished envs restart from a fresh
+  reset drawn with `key` (not a cached first state), so initial states stay diverse."""
+  next_state = env.step(state, action)
+  truncation = next_state.info["truncation"]
+  done = next_state.done
+  transition = EnvStep(
+      observation=state.obs, action=action, reward=next_state.reward, next_observation=next_state.obs,
+      termination=done * (1.0 - truncation), done=done, truncation=truncation)
+  fresh = env.reset(jax.random.split(key, done.shape[0]))
+
+  def select(reset_leaf, next_leaf):
+    mask = jnp.reshape(done, done.shape + (1,) * (next_leaf.ndim - done.ndim)) > 0
+    return jnp.where(mask, reset_leaf, next_leaf)
+
+  continued = jax.tree.map(select, fresh, next_state)
+  return continued, transition

@@ -1,0 +1,77 @@
+"""Flax networks: twin soft Q critics, a tanh-Gaussian proposal and an implicit pushforward policy.
+
+Policies act in an unsquashed space u ∈ R^d with a = tanh(u) ∈ [−1, 1]^d (Brax's action box), so the WPG
+particle steps of `wpgjax.core` run on u with the change-of-variables potential of `wpgjax.core.bounded`.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import chex
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+__all__ = ["MLP", "TwinQNetwork", "GaussianPolicyNetwork", "PushforwardPolicyNetwork", "gaussian_log_prob",
+           "MIN_STD", "MAX_STD"]
+
+MIN_STD = 1e-3
+MAX_STD = 10.0
+
+
+class MLP(nn.Module):
+  """Dense layers with swish activations (Brax's SAC networks use relu; swish keeps ∇_a Q smooth)."""
+  layer_sizes: Sequence[int]
+  activate_final: bool = False
+
+  @nn.compact
+  def __call__(self, x: chex.Array) -> chex.Array:
+    for i, size in enumerate(self.layer_sizes):
+      x = nn.Dense(size, kernel_init=nn.initializers.lecun_uniform(), name=f"dense_{i}")(x)
+      if i < len(self.layer_sizes) - 1 or self.activate_final:
+        x = nn.swish(x)
+    return x
+
+
+class TwinQNetwork(nn.Module):
+  """Two independent soft Q networks: (obs [..., o], action [..., a]) -> [..., 2]."""
+  hidden_sizes: Sequence[int]
+
+  @nn.compact
+  def __call__(self, observation: chex.Array, action: chex.Array) -> chex.Array:
+    x = jnp.concatenate([observation, action], axis=-1)
+    q1 = MLP((*self.hidden_sizes, 1), name="q_0")(x)
+    q2 = MLP((*self.hidden_sizes, 1), name="q_1")(x)
+    return jnp.concatenate([q1, q2], axis=-1)
+
+
+class GaussianPolicyNetwork(nn.Module):
+  """obs [..., o] -> (mean [..., a], std [..., a]) of the unsquashed Gaussian N(mean, diag(std²)) on u;
+  std = MIN_STD + softplus(raw) clipped at MAX_STD."""
+  action_size: int
+  hidden_sizes: Sequence[int]
+
+  @nn.compact
+  def __call__(self, observation: chex.Array) -> tuple[chex.Array, chex.Array]:
+    out = MLP((*self.hidden_sizes, 2 * self.action_size))(observation)
+    mean, raw_std = jnp.split(out, 2, axis=-1)
+    std = jnp.minimum(MIN_STD + jax.nn.softplus(raw_std), MAX_STD)
+    return mean, std
+
+
+class PushforwardPolicyNetwork(nn.Module):
+  """Implicit policy u = g_θ(s, z), z ∼ N(0, I_latent): (obs [..., o], z [..., l]) -> u [..., a]."""
+  action_size: int
+  hidden_sizes: Sequence[int]
+
+  @nn.compact
+  def __call__(self, observation: chex.Array, latent: chex.Array) -> chex.Array:
+    x = jnp.concatenate([observation, latent], axis=-1)
+    return MLP((*self.hidden_sizes, self.action_size))(x)
+
+
+def gaussian_log_prob(u: chex.Array, mean: chex.Array, std: chex.Array) -> chex.Array:
+  """log N(u; mean, diag(std²)) summed over the last axis.  [..., a] -> [...]."""
+  z = (u - mean) / std
+  return jnp.sum(-0.5 * z * z - jnp.log(std) - 0.5 * jnp.log(2.0 * jnp.pi), axis=-1)

@@ -1,0 +1,94 @@
+"""Seeds × hyperparameter grids as ONE program: vmap over a leading "run" axis, sharded over devices.
+
+A grid {"tau": [0.01, 0.1], "wpg.step_size": [0.05, 0.1]} × seeds [0, 1, 2] becomes 12 runs. The run axis is
+padded up to a multiple of the device count (the padding repeats the last run and is dropped from the results,
+never the other way round), placed with a NamedSharding over a 1-D mesh of all devices (`jax.devices()`:
+multi-host once the user has called `jax.distributed.initialize()`), and `jax.jit(jax.vmap(train))` runs it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Mapping, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from wpgjax.rl.config import SWEEPABLE_FIELDS, HyperParams, TrainConfig
+from wpgjax.rl.train import make_train
+
+__all__ = ["SweepResult", "sweep_grid", "sweep", "shard_runs"]
+
+
+class SweepResult(NamedTuple):
+  """runs: one dict per run {"seed": int, <field>: value, ...}; state: final TrainStates stacked [R, ...];
+  metrics: dict of arrays [R, num_evals]; num_padded: runs added to fill the devices (already removed)."""
+  runs: list[dict[str, Any]]
+  state: Any
+  metrics: dict
+  num_padded: int
+
+
+def sweep_grid(config: TrainConfig, seeds: Sequence[int],
+               grid: Mapping[str, Sequence[float]] | None = None) -> tuple[list[dict[str, Any]], HyperParams]:
+  """The runs of a seeds × grid sweep and their stacked HyperParams [R].
+
+  grid keys are dotted config fields among SWEEPABLE_FIELDS (an unknown or non-sweepable key raises
+  ValueError naming the allowed keys); each value list must be non-empty. Runs are ordered grid-major,
+  seed-minor.
+  """
+  grid = dict(grid or {})
+  for key, values in grid.items():
+    if key not in SWEEPABLE_FIELDS:
+      raise ValueError(f"grid key {key!r} is not a sweepable hyperparameter; allowed: {list(SWEEPABLE_FIELDS)}")
+    if len(values) == 0:
+      raise ValueError(f"grid[{key!r}] must list at least one value")
+    for value in values:
+      if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"grid[{key!r}] values must be finite and > 0, got {value!r}")
+  if len(seeds) == 0:
+    raise ValueError("seeds must list at least one seed")
+  base = config.hyperparams()
+  runs, hps = [], []
+  for combo in itertools.product(*grid.values()):
+    overrides = dict(zip(grid.keys(), combo))
+    hp = base.replace(**{SWEEPABLE_FIELDS[k]: jnp.asarray(v, jnp.float32) for k, v in overrides.items()})
+    for seed in seeds:
+      runs.append({"seed": int(seed), **overrides})
+      hps.append(hp)
+  return runs, jax.tree.map(lambda *xs: jnp.stack(xs), *hps)
+
+
+def shard_runs(tree: Any, devices: Sequence[Any] | None = None) -> tuple[Any, int, NamedSharding]:
+  """Pads the leading (run) axis of every leaf to a multiple of len(devices) by repeating the last run and
+  places it sharded over a 1-D mesh "runs". Returns (sharded tree, number of padded runs, the sharding)."""
+  devices = list(jax.devices() if devices is None else devices)
+  num_runs = jax.tree.leaves(tree)[0].shape[0]
+  num_padded = (-num_runs) % len(devices)
+
+  def pad(x):
+    if num_padded == 0:
+      return x
+    return jnp.concatenate([x, jnp.repeat(x[-1:], num_padded, axis=0)], axis=0)
+
+  mesh = Mesh(np.array(devices), ("runs",))
+  sharding = NamedSharding(mesh, PartitionSpec("runs"))
+  return jax.device_put(jax.tree.map(pad, tree), sharding), num_padded, sharding
+
+
+def sweep(config: TrainConfig, seeds: Sequence[int], grid: Mapping[str, Sequence[float]] | None = None, *,
+          devices: Sequence[Any] | None = None) -> SweepResult:
+  """Runs every (grid point, seed) of the sweep in one jitted, vmapped, device-sharded program.
+
+  Run i with seed s uses key jax.random.key(s), so it equals `make_train(config)(jax.random.key(s), hp_i)`.
+  """
+  runs, hps = sweep_grid(config, seeds, grid)
+  keys = jax.vmap(jax.random.key)(jnp.asarray([run["seed"] for run in runs], jnp.uint32))
+  (keys, hps), num_padded, sharding = shard_runs((keys, hps), devices)
+  train = make_train(config)
+  state, metrics = jax.jit(jax.vmap(train), out_shardings=sharding)(keys, hps)
+  num_runs = len(runs)
+  state, metrics = jax.tree.map(lambda x: x[:num_runs], (state, metrics))
+  return SweepResult(runs, state, metrics, num_padded)

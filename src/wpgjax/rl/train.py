@@ -1,0 +1,274 @@
+"""`make_train(config) -> train(key, hyperparams=None)`: the whole WPG actor-critic run as one pure program.
+
+Read top to bottom: the train state; one training iteration (act in all envs, store, `grad_updates_per_step`
+SGD updates of critic, actor and τ); one epoch (a scan of iterations, then evaluation and diagnostics); the
+run (init, random-action prefill, a scan of epochs). `make_trainer` exposes the same pieces (init, prefill,
+epoch) so that a host runner can drive the identical computation in chunks and checkpoint between them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import chex
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+from wpgjax.rl import agent, envs, normalization, replay
+from wpgjax.rl.config import HyperParams, TrainConfig
+
+__all__ = ["TrainState", "Trainer", "make_trainer", "make_train", "make_policy", "METRIC_NAMES"]
+
+Params = Any
+METRIC_NAMES = (
+    "eval/episode_reward", "eval/episode_reward_std", "eval/avg_episode_length", "env_steps",
+    "training/critic_loss", "training/actor_loss", "training/tau", "training/entropy",
+    "wpg/kl_residual", "wpg/fisher", "wpg/ksd",
+)
+
+
+@flax.struct.dataclass
+class TrainState:
+  """Everything a run needs to continue exactly: networks, targets, optimizer states, log τ, observation
+  statistics, the replay buffer, the envs' states, the PRNG key and the counters."""
+  policy_params: Params
+  critic_params: Params
+  target_critic_params: Params
+  log_tau: chex.Array
+  policy_opt_state: optax.OptState
+  critic_opt_state: optax.OptState
+  tau_opt_state: optax.OptState
+  obs_stats: normalization.RunningStatistics
+  replay: replay.ReplayBuffer
+  env_state: Any
+  key: chex.PRNGKey
+  env_steps: chex.Array
+  grad_steps: chex.Array
+
+
+class Trainer(NamedTuple):
+  """Pure pieces of a run. init(key, hp) -> state; prefill(state) -> state; epoch(state, hp) -> (state,
+  metrics of one evaluation); evaluate(state, key) -> eval metrics; networks; env; trace_counts (how often
+  each piece was traced: the contract is once per compiled program)."""
+  init: Callable[[chex.PRNGKey, HyperParams], TrainState]
+  prefill: Callable[[TrainState], TrainState]
+  epoch: Callable[[TrainState, HyperParams], tuple[TrainState, dict]]
+  evaluate: Callable[[TrainState, chex.PRNGKey], dict]
+  networks: agent.AgentNetworks
+  env: Any
+  observation_size: int
+  action_size: int
+  trace_counts: dict
+
+
+_adam = optax.scale_by_adam()
+
+
+def _sgd(params: Params, grads: Params, opt_state: optax.OptState, learning_rate: chex.Numeric):
+  """Adam with a learning rate that may be a traced hyperparameter leaf: θ ← θ − lr · adam(g)."""
+  updates, opt_state = _adam.update(grads, opt_state, params)
+  params = jax.tree.map(lambda p, u: p - learning_rate * u, params, updates)
+  return params, opt_state
+
+
+def make_trainer(config: TrainConfig) -> Trainer:
+  """Builds the env and networks and returns the pure pieces of a run (see Trainer)."""
+  env = envs.make_env(config.env, backend=config.backend, episode_length=config.episode_length,
+                      action_repeat=config.action_repeat)
+  observation_size, action_size = env.observation_size, env.action_size
+  if not isinstance(observation_size, int):
+    raise ValueError(f"env {config.env!r} has dictionary observations; only flat observations are supported")
+  nets = agent.make_networks(config, action_size)
+  target_entropy = -float(action_size) if config.target_entropy is None else float(config.target_entropy)
+  normalize = lambda stats, obs: normalization.normalize(stats, obs, enabled=config.normalize_observations)
+  trace_counts = {"iteration": 0, "evaluate": 0}
+
+  def init(key: chex.PRNGKey, hp: HyperParams) -> TrainState:
+    key_policy, key_critic, key_env, key_state = jax.random.split(key, 4)
+    dummy_obs = jnp.zeros((observation_size,))
+    if config.policy == "tanh_gaussian":
+      policy_params = nets.policy.init(key_policy, dummy_obs)
+    else:
+      policy_params = nets.policy.init(key_policy, dummy_obs, jnp.zeros((config.latent_size,)))
+    critic_params = nets.critic.init(key_critic, dummy_obs, jnp.zeros((action_size,)))
+    log_tau = jnp.log(jnp.asarray(hp.tau, jnp.float32))
+    return TrainState(
+        policy_params=policy_params, critic_params=critic_params, target_critic_params=critic_params,
+        log_tau=log_tau, policy_opt_state=_adam.init(policy_params), critic_opt_state=_adam.init(critic_params),
+        tau_opt_state=_adam.init(log_tau), obs_stats=normalization.init_statistics(observation_size),
+        replay=replay.replay_init(config.replay_size, observation_size, action_size),
+        env_state=envs.reset_envs(env, key_env, config.num_envs), key=key_state,
+        env_steps=jnp.zeros((), jnp.int32), grad_steps=jnp.zeros((), jnp.int32))
+
+  def current_tau(state: TrainState, hp: HyperParams) -> chex.Array:
+    return jnp.exp(state.log_tau) if config.tune_tau else hp.tau
+
+  def env_step(state: TrainState, actions: chex.Array, key: chex.PRNGKey) -> TrainState:
+    env_state, step = envs.step_and_autoreset(env, state.env_state, actions, key)
+    transition = replay.Transition(step.observation, step.action, step.reward, 1.0 - step.termination,
+                                   step.next_observation)
+    return state.replace(
+        env_state=env_state, replay=replay.replay_add(state.replay, transition),
+        obs_stats=normalization.update_statistics(state.obs_stats, step.observation) if
+        config.normalize_observations else state.obs_stats,
+        env_steps=state.env_steps + config.num_envs * config.action_repeat)
+
+  def prefill(state: TrainState) -> TrainState:
+    def body(state, _):
+      key, key_action, key_reset = jax.random.split(state.key, 3)
+      actions = jax.random.uniform(key_action, (config.num_envs, action_size), minval=-1.0, maxval=1.0)
+      return env_step(state.replace(key=key), actions, key_reset), None
+    return jax.lax.scan(body, state, None, length=config.prefill_steps)[0]
+
+  def act(state: TrainState, hp: HyperParams, key: chex.PRNGKey) -> chex.Array:
+    key_sample, key_refine = jax.random.split(key)
+    obs = normalize(state.obs_stats, state.env_state.obs)
+    sample_keys = jax.random.split(key_sample, config.num_envs)
+    u = jax.vmap(lambda o, k: agent.sample_policy(nets, state.policy_params, o, k, 1).u[0])(obs, sample_keys)
+    if config.wpg.refine_steps > 0:
+      tau = current_tau(state, hp)
+      refine_keys = jax.random.split(key_refine, config.num_envs)
+      u = jax.vmap(lambda o, u_, k: agent.refine_actions(nets, state.critic_params, o, u_, k, tau,
+                                                          hp.refine_step_size))(obs, u, refine_keys)
+    return jnp.tanh(u)
+
+  def update(state: TrainState, hp: HyperParams, key: chex.PRNGKey) -> tuple[TrainState, dict]:
+    key_batch, key_critic, key_actor = jax.random.split(key, 3)
+    batch = replay.replay_sample(state.replay, key_batch, config.batch_size)
+    obs = normalize(state.obs_stats, batch.observation)
+    next_obs = normalize(state.obs_stats, batch.next_observation)
+    tau = current_tau(state, hp)
+
+    def critic_loss(critic_params):
+      keys = jax.random.split(key_critic, config.batch_size)
+      losses = jax.vmap(lambda o, a, r, m, o2, k: agent.critic_loss_one(
+          nets, critic_params, state.target_critic_params, state.policy_params, o, a, r, m, o2, k, tau,
+          hp.discount, hp.reward_scaling))(obs, batch.action, batch.reward, batch.discount, next_obs, keys)
+      return jnp.mean(losses)
+
+    critic_loss_value, critic_grads = jax.value_and_grad(critic_loss)(state.critic_params)
+    critic_params, critic_opt_state = _sgd(state.critic_params, critic_grads, state.critic_opt_state,
+                                           hp.critic_learning_rate)
+
+    def actor_loss(policy_params):
+      keys = jax.random.split(key_actor, config.batch_size)
+      losses, entropies = jax.vmap(lambda o, k: agent.actor_loss_one(
+          nets, policy_params, critic_params, o, k, tau, hp.wpg_step_size))(obs, keys)
+      return jnp.mean(losses), jnp.mean(entropies)
+
+    (actor_loss_value, entropy), policy_grads = jax.value_and_grad(actor_loss, has_aux=True)(state.policy_params)
+    policy_params, policy_opt_state = _sgd(state.policy_params, policy_grads, state.policy_opt_state,
+                                           hp.actor_learning_rate)
+    log_tau, tau_opt_state = state.log_tau, state.tau_opt_state
+    if config.tune_tau:
+      # SAC's temperature loss: minimise τ·sg(H − H_target) over log τ.
+      tau_grad = jax.grad(lambda lt: jnp.exp(lt) * jax.lax.stop_gradient(entropy - target_entropy))(log_tau)
+      log_tau, tau_opt_state = _sgd(log_tau, tau_grad, tau_opt_state, hp.tau_learning_rate)
+    target_critic_params = optax.incremental_update(critic_params, state.target_critic_params, hp.polyak)
+    state = state.replace(policy_params=policy_params, critic_params=critic_params,
+                          target_critic_params=target_critic_params, log_tau=log_tau,
+                          policy_opt_state=policy_opt_state, critic_opt_state=critic_opt_state,
+                          tau_opt_state=tau_opt_state, grad_steps=state.grad_steps + 1)
+    return state, {"training/critic_loss": critic_loss_value, "training/actor_loss": actor_loss_value,
+                   "training/entropy": entropy}
+
+  def iteration(state: TrainState, hp: HyperParams) -> tuple[TrainState, dict]:
+    trace_counts["iteration"] += 1
+    key, key_act, key_reset, key_updates = jax.random.split(state.key, 4)
+    state = env_step(state.replace(key=key), act(state, hp, key_act), key_reset)
+    state, metrics = jax.lax.scan(lambda s, k: update(s, hp, k), state,
+                                  jax.random.split(key_updates, config.grad_updates_per_step))
+    return state, jax.tree.map(jnp.mean, metrics)
+
+  def evaluate(state: TrainState, key: chex.PRNGKey) -> dict:
+    """Deterministic policy (tanh of the mean / g(o, 0)), num_eval_envs full episodes from fresh resets."""
+    trace_counts["evaluate"] += 1
+    env_state = envs.reset_envs(env, key, config.num_eval_envs)
+    num_steps = -(-config.episode_length // config.action_repeat)
+
+    def body(carry, _):
+      env_state, returns, lengths, alive = carry
+      obs = normalize(state.obs_stats, env_state.obs)
+      actions = jnp.tanh(agent.deterministic_u(nets, state.policy_params, obs))
+      env_state = env.step(env_state, actions)
+      returns = returns + alive * env_state.reward
+      lengths = lengths + alive * config.action_repeat
+      alive = alive * (1.0 - env_state.done)
+      return (env_state, returns, lengths, alive), None
+
+    zeros = jnp.zeros((config.num_eval_envs,))
+    (_, returns, lengths, _), _ = jax.lax.scan(body, (env_state, zeros, zeros, zeros + 1.0), None,
+                                               length=num_steps)
+    return {"eval/episode_reward": jnp.mean(returns), "eval/episode_reward_std": jnp.std(returns),
+            "eval/avg_episode_length": jnp.mean(lengths)}
+
+  def diagnostics(state: TrainState, hp: HyperParams, key: chex.PRNGKey) -> dict:
+    key_batch, key_diag = jax.random.split(key)
+    num_states = min(64, config.batch_size)
+    batch = replay.replay_sample(state.replay, key_batch, num_states)
+    obs = normalize(state.obs_stats, batch.observation)
+    tau = current_tau(state, hp)
+    diag = jax.vmap(lambda o, k: agent.state_diagnostics(nets, state.policy_params, state.critic_params, o, k,
+                                                         tau))(obs, jax.random.split(key_diag, num_states))
+    return {"wpg/kl_residual": jnp.mean(diag.kl_residual), "wpg/fisher": jnp.mean(diag.fisher),
+            "wpg/ksd": jnp.mean(diag.ksd), "training/tau": tau}
+
+  def epoch(state: TrainState, hp: HyperParams) -> tuple[TrainState, dict]:
+    state, train_metrics = jax.lax.scan(lambda s, _: iteration(s, hp), state, None,
+                                        length=config.steps_per_eval)
+    key, key_eval, key_diag = jax.random.split(state.key, 3)
+    state = state.replace(key=key)
+    metrics = jax.tree.map(jnp.mean, train_metrics)
+    metrics.update(evaluate(state, key_eval))
+    metrics.update(diagnostics(state, hp, key_diag))
+    metrics["env_steps"] = state.env_steps
+    return state, metrics
+
+  return Trainer(init, prefill, epoch, evaluate, nets, env, observation_size, action_size, trace_counts)
+
+
+def make_train(config: TrainConfig) -> Callable[..., tuple[TrainState, dict]]:
+  """Returns the pure `train(key, hyperparams=None) -> (final TrainState, metrics)`.
+
+  metrics: a dict of arrays [num_evals] (one entry per evaluation, after each epoch) under METRIC_NAMES.
+  hyperparams defaults to config.hyperparams(); pass a (batched) HyperParams to vmap a sweep over them.
+  Jit it yourself: `jax.jit(train)(key)`, `jax.jit(jax.vmap(train))(keys)`.
+  """
+  trainer = make_trainer(config)
+
+  def train(key: chex.PRNGKey, hyperparams: HyperParams | None = None) -> tuple[TrainState, dict]:
+    hp = config.hyperparams() if hyperparams is None else hyperparams
+    state = trainer.prefill(trainer.init(key, hp))
+    return jax.lax.scan(lambda s, _: trainer.epoch(s, hp), state, None, length=config.num_evals)
+
+  train.trainer = trainer  # type: ignore[attr-defined]
+  return train
+
+
+def make_policy(config: TrainConfig, action_size: int | None = None):
+  """Brax-style policy factory: make_policy(params, deterministic=False) -> policy(obs, key) -> (action, {}).
+
+  params = (obs_stats, policy_params) as in Brax (normaliser first). Actions are in [−1, 1]; the stochastic
+  policy samples the proposal (no Langevin refinement: that needs the critic).
+  """
+  if action_size is None:
+    action_size = envs.make_env(config.env, backend=config.backend).action_size
+  nets = agent.make_networks(config, action_size)
+
+  def make(params, deterministic: bool = False):
+    obs_stats, policy_params = params
+
+    def policy(observation: chex.Array, key: chex.PRNGKey):
+      obs = normalization.normalize(obs_stats, observation, enabled=config.normalize_observations)
+      if deterministic:
+        return jnp.tanh(agent.deterministic_u(nets, policy_params, obs)), {}
+      flat = obs.reshape(-1, obs.shape[-1])
+      keys = jax.random.split(key, flat.shape[0])
+      u = jax.vmap(lambda o, k: agent.sample_policy(nets, policy_params, o, k, 1).u[0])(flat, keys)
+      return jnp.tanh(u).reshape(obs.shape[:-1] + (action_size,)), {}
+
+    return policy
+
+  return make
