@@ -189,7 +189,7 @@ def state_diagnostics(nets: AgentNetworks, policy_params: Params, critic_params:
   u = jax.lax.stop_gradient(samples.u)
   q_u = potential_fn(nets, critic_params, observation, tau)
   q_values, grad_q = jax.vmap(jax.value_and_grad(q_u))(u)
-  ksd = core.kernel_stein_discrepancy(u, grad_q, tau)
+  ksd = core.kernel_stein_discrepancy_squared(u, grad_q, tau)
   entropy = action_entropy(nets, samples)
   if nets.config.policy == "tanh_gaussian":
     log_w = q_values / tau - samples.log_prob_u

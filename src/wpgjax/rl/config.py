@@ -337,8 +337,8 @@ def config_from_dict(data: Mapping[str, Any]) -> TrainConfig:
 _PRESETS: dict[str, dict[str, Any]] = {
     # Tuned on the 2-core CPU dev machine; see BENCHMARKS.md for the measured curves.
     "fast": dict(env="fast", episode_length=128, num_timesteps=8_192, num_envs=16, num_evals=4,
-                 num_eval_envs=8, replay_size=16_384, min_replay_size=512, grad_updates_per_step=2,
-                 tau=0.05, reward_scaling=1.0, discount=0.97),
+                 num_eval_envs=8, replay_size=16_384, min_replay_size=256, grad_updates_per_step=4,
+                 tau=0.05, reward_scaling=10.0, discount=0.97),
     "inverted_pendulum": dict(env="inverted_pendulum", num_timesteps=20_000, num_envs=16, num_evals=10,
                               replay_size=50_000, min_replay_size=1024, batch_size=256,
                               grad_updates_per_step=16, tau=0.1, actor_learning_rate=1e-3,

@@ -1,0 +1,1 @@
+"""Benchmarks and baseline harnesses (not part of the installed package)."""

@@ -1,0 +1,68 @@
+"""Sweeps: grid construction and validation, and a sharded sweep on 4 forced host CPU devices that equals
+the unsharded (single-device) sweep and the individual runs, with padding when runs don't divide evenly."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from wpgjax.rl import presets, sweep_grid
+
+
+def test_sweep_grid_orders_runs_and_stacks_hyperparams():
+  cfg = presets("fast")
+  runs, hps = sweep_grid(cfg, seeds=[0, 1], grid={"tau": [0.01, 0.1], "wpg.step_size": [0.2]})
+  assert runs == [{"seed": 0, "tau": 0.01, "wpg.step_size": 0.2}, {"seed": 1, "tau": 0.01, "wpg.step_size": 0.2},
+                  {"seed": 0, "tau": 0.1, "wpg.step_size": 0.2}, {"seed": 1, "tau": 0.1, "wpg.step_size": 0.2}]
+  assert hps.tau.shape == (4,)
+  assert list(map(float, hps.tau)) == pytest.approx([0.01, 0.01, 0.1, 0.1])
+  assert list(map(float, hps.critic_learning_rate)) == pytest.approx([cfg.critic_learning_rate] * 4)
+
+
+@pytest.mark.parametrize("grid, message", [
+    ({"num_envs": [1, 2]}, r"grid key 'num_envs' is not a sweepable hyperparameter; allowed: \['tau'"),
+    ({"tau": []}, r"grid\['tau'\] must list at least one value"),
+    ({"tau": [0.1, -1.0]}, r"grid\['tau'\] values must be finite and > 0"),
+])
+def test_sweep_grid_rejects_bad_grids(grid, message):
+  with pytest.raises(ValueError, match=message):
+    sweep_grid(presets("fast"), seeds=[0], grid=grid)
+
+
+_SCRIPT = textwrap.dedent("""
+    import json, jax, numpy as np
+    from wpgjax.rl import presets, sweep, make_train
+    assert len(jax.devices()) == 4, jax.devices()
+    cfg = presets("fast", num_timesteps=1024, num_evals=1, min_replay_size=256, grad_updates_per_step=1,
+                  batch_size=64)
+    grid = {"tau": [0.02, 0.2]}
+    sharded = sweep(cfg, seeds=[0, 1, 2], grid=grid)            # 6 runs on 4 devices -> 2 padded
+    single = sweep(cfg, seeds=[0, 1, 2], grid=grid, devices=jax.devices()[:1])
+    out = {
+        "num_padded": sharded.num_padded,
+        "runs": sharded.runs,
+        "shape": list(sharded.metrics["eval/episode_reward"].shape),
+        "max_diff_vs_single_device": max(float(np.max(np.abs(np.asarray(sharded.metrics[k]) -
+                                                              np.asarray(single.metrics[k]))))
+                                         for k in sharded.metrics),
+        "critic_loss": np.asarray(sharded.metrics["training/critic_loss"]).tolist(),
+    }
+    print("RESULT" + json.dumps(out))
+""")
+
+
+def test_sharded_sweep_on_four_host_devices_equals_unsharded():
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+  proc = subprocess.run([sys.executable, "-c", _SCRIPT], env=env, capture_output=True, text=True, timeout=900)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT")][-1]
+  out = json.loads(line[len("RESULT"):])
+  assert out["num_padded"] == 2
+  assert out["shape"] == [6, 1]
+  assert [r["seed"] for r in out["runs"]] == [0, 1, 2, 0, 1, 2]
+  assert out["max_diff_vs_single_device"] <= 1e-4
+  losses = [row[0] for row in out["critic_loss"]]
+  assert len(set(losses)) == 6  # every run is its own run, no padding leaked in
