@@ -1,0 +1,86 @@
+"""Environments by name, auto-reset that keeps the true final state, the ring-buffer replay and the running
+observation statistics."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from wpgjax.rl import config as C
+from wpgjax.rl import envs, normalization, replay
+
+CLASSIC = ["ant", "halfcheetah", "hopper", "humanoid", "inverted_pendulum", "inverted_double_pendulum", "pusher",
+           "reacher", "walker2d"]
+
+
+def test_every_classic_env_is_accepted_and_registered_in_brax():
+  brax_envs, _ = envs._import_brax_envs()
+  for name in CLASSIC:
+    assert name in C.ENV_NAMES and name in brax_envs._envs, name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CLASSIC)
+def test_every_classic_env_builds_by_name(name):  # ~5-20 s each (model loading): slow tier
+  env = envs.make_env(name, backend="spring", episode_length=10)
+  assert env.observation_size > 0 and env.action_size > 0
+
+
+def test_unknown_env_and_backend_are_named():
+  with pytest.raises(ValueError, match=r"env must be one of \[.*'hopper'.*\], got 'hoper'"):
+    envs.make_env("hoper")
+  with pytest.raises(ValueError, match=r"backend must be one of \['generalized', 'spring', 'positional', 'mjx'\]"):
+    envs.make_env("hopper", backend="bullet")
+
+
+def test_time_limit_truncates_bootstraps_and_resets_with_true_final_observation():
+  env = envs.make_env("inverted_pendulum", backend="spring", episode_length=3)
+  state = envs.reset_envs(env, jax.random.key(0), 2)
+  step = jax.jit(lambda s, k: envs.step_and_autoreset(env, s, jnp.zeros((2, 1)), k))
+  transitions = []
+  for i in range(3):
+    state, transition = step(state, jax.random.key(10 + i))
+    transitions.append(transition)
+  last = transitions[-1]
+  np.testing.assert_array_equal(last.done, [1.0, 1.0])
+  np.testing.assert_array_equal(last.truncation, [1.0, 1.0])
+  np.testing.assert_array_equal(last.termination, [0.0, 0.0])      # a time limit is not a termination
+  # The stored next observation is the true one (continuing the dynamics), not the reset observation.
+  assert not np.allclose(last.next_observation, state.obs)
+  np.testing.assert_array_equal(transitions[1].next_observation, last.observation)
+  np.testing.assert_array_equal(state.info["steps"], [0.0, 0.0])     # continued from a fresh reset
+
+
+def test_replay_ring_buffer_wraps_and_samples_only_stored_items():
+  buf = replay.replay_init(5, observation_size=1, action_size=1)
+
+  def batch(values):
+    v = jnp.asarray(values, jnp.float32)
+    return replay.Transition(v[:, None], v[:, None], v, jnp.ones_like(v), v[:, None])
+
+  buf = replay.replay_add(buf, batch([1, 2, 3]))
+  assert int(buf.size) == 3 and int(buf.insert_position) == 3
+  sample = replay.replay_sample(buf, jax.random.key(0), 200)
+  assert set(np.asarray(sample.reward).tolist()) == {1.0, 2.0, 3.0}
+  buf = replay.replay_add(buf, batch([4, 5, 6, 7]))
+  assert int(buf.size) == 5 and int(buf.insert_position) == 2
+  np.testing.assert_array_equal(buf.data.reward, [6, 7, 3, 4, 5])   # oldest (1, 2) overwritten
+  with pytest.raises(ValueError, match="cannot add 6 transitions to a replay buffer of capacity 5"):
+    replay.replay_add(buf, batch([1, 2, 3, 4, 5, 6]))
+
+
+def test_running_statistics_match_numpy():
+  data = np.random.default_rng(0).normal(3.0, 2.0, size=(300, 4)).astype(np.float32)
+  stats = normalization.init_statistics(4)
+  for chunk in np.split(data, [7, 100, 250]):
+    stats = normalization.update_statistics(stats, jnp.asarray(chunk))
+  np.testing.assert_allclose(stats.mean, data.mean(0), rtol=1e-5)
+  np.testing.assert_allclose(stats.sum_sq / stats.count, data.var(0), rtol=1e-4)
+  z = normalization.normalize(stats, jnp.asarray(data))
+  np.testing.assert_allclose(np.asarray(z).mean(0), 0.0, atol=1e-4)
+  np.testing.assert_array_equal(normalization.normalize(stats, jnp.asarray(data), enabled=False), data)
+
+
+def test_replay_memory_bytes_reported_per_seed():
+  cfg = C.presets("inverted_pendulum")
+  assert cfg.replay_memory_bytes(4, 1) == 4 * cfg.replay_size * (2 * 4 + 1 + 2)
