@@ -52,3 +52,9 @@ def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
   """Raises ValueError unless `value` is one of `allowed`."""
   if value not in allowed:
     raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
+
+
+def check_same_shape(name_a: str, a: Any, name_b: str, b: Any) -> None:
+  """Raises ValueError unless `a` and `b` have the same shape."""
+  if np.shape(a) != np.shape(b):
+    raise ValueError(f"{name_a} and {name_b} must have the same shape, got {np.shape(a)} and {np.shape(b)}")

@@ -100,3 +100,13 @@ def test_make_policy_is_brax_compatible(fast_run, fast_config):
     actions, extras = make((state.obs_stats, state.policy_params), deterministic)(obs, jax.random.key(0))
     assert actions.shape == (5, 1) and extras == {}
     assert np.all(np.abs(np.asarray(actions)) <= 1.0)
+
+
+@pytest.mark.parametrize("method", ["ula", "mala"])
+def test_acting_with_langevin_refinement_runs_finite(method):
+  cfg = presets("fast", num_timesteps=2048, num_evals=1,
+                **{"wpg.refine_steps": 2, "wpg.refine_method": method, "wpg.refine_step_size": 0.01})
+  train = make_train(cfg)
+  state, metrics = jax.jit(train)(jax.random.key(0))
+  assert all(np.all(np.isfinite(np.asarray(v))) for v in metrics.values())
+  assert train.trainer.replay_bytes_per_seed == cfg.replay_memory_bytes(2, 1)

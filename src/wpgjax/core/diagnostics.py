@@ -38,11 +38,6 @@ from wpgjax import _validation
 from wpgjax.core import kernels
 
 
-def _check_same_shape(name_a: str, a: chex.Array, name_b: str, b: chex.Array) -> None:
-  if np.shape(a) != np.shape(b):
-    raise ValueError(f"{name_a} and {name_b} must have the same shape, got {np.shape(a)} and {np.shape(b)}")
-
-
 def _floating(x: chex.Array) -> chex.Array:
   x = jnp.asarray(x)
   return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.result_type(float))
@@ -64,7 +59,7 @@ def kl_residual_quadrature(log_policy: chex.Array, q_values: chex.Array, cell_vo
   tau > 0. Returns a scalar.
   """
   _validation.check_rank("log_policy", log_policy, 1, "[num_grid_points]")
-  _check_same_shape("log_policy", log_policy, "q_values", q_values)
+  _validation.check_same_shape("log_policy", log_policy, "q_values", q_values)
   _validation.check_positive("cell_volume", cell_volume)
   _validation.check_positive("tau", tau)
   log_policy = _floating(log_policy)
@@ -90,7 +85,7 @@ def kl_residual_from_samples(log_probs: chex.Array, q_values: chex.Array, log_pa
   log_probs: [N] log π(a_i); q_values: [N]; log_partition: scalar; tau > 0. Returns a scalar.
   """
   _validation.check_rank("log_probs", log_probs, 1, "[num_samples]")
-  _check_same_shape("log_probs", log_probs, "q_values", q_values)
+  _validation.check_same_shape("log_probs", log_probs, "q_values", q_values)
   _validation.check_rank("log_partition", log_partition, 0, "[] (a scalar)")
   _validation.check_positive("tau", tau)
   return tau * log_partition - jnp.mean(q_values - tau * _floating(log_probs))
@@ -110,7 +105,7 @@ def relative_fisher_information(policy_scores: chex.Array, q_gradients: chex.Arr
   tau > 0. Returns a scalar ≥ 0.
   """
   _validation.check_rank("policy_scores", policy_scores, 2, "[num_points, action_dim]")
-  _check_same_shape("policy_scores", policy_scores, "q_gradients", q_gradients)
+  _validation.check_same_shape("policy_scores", policy_scores, "q_gradients", q_gradients)
   _validation.check_positive("tau", tau)
   policy_scores = _floating(policy_scores)
   diff = policy_scores - q_gradients / tau
@@ -139,7 +134,7 @@ def relative_fisher_information_grid(log_policy: chex.Array, q_values: chex.Arra
   rank = np.ndim(log_policy)
   if rank < 1:
     raise ValueError(f"log_policy must have shape [G_1, ..., G_D] (rank >= 1), got shape {np.shape(log_policy)}")
-  _check_same_shape("log_policy", log_policy, "q_values", q_values)
+  _validation.check_same_shape("log_policy", log_policy, "q_values", q_values)
   if min(np.shape(log_policy)) < 3:
     raise ValueError(f"log_policy must have at least 3 grid points per axis, got shape {np.shape(log_policy)}")
   spacings = [grid_spacing] * rank if np.ndim(grid_spacing) == 0 else list(grid_spacing)
@@ -183,7 +178,7 @@ def kernel_stein_discrepancy_squared(particles: chex.Array, q_gradients: chex.Ar
   particles: [N, d] (N ≥ 2); q_gradients: [N, d] ∇_a Q(a_i); tau > 0. Returns a scalar.
   """
   _validation.check_rank("particles", particles, 2, "[num_particles, action_dim]")
-  _check_same_shape("particles", particles, "q_gradients", q_gradients)
+  _validation.check_same_shape("particles", particles, "q_gradients", q_gradients)
   _validation.check_positive("tau", tau)
   n, d = np.shape(particles)
   if n < 2:

@@ -33,11 +33,6 @@ from jax.scipy.special import logsumexp
 from wpgjax import _validation
 
 
-def _check_same_shape(name_a: str, a: chex.Array, name_b: str, b: chex.Array) -> None:
-  if np.shape(a) != np.shape(b):
-    raise ValueError(f"{name_a} and {name_b} must have the same shape, got {np.shape(a)} and {np.shape(b)}")
-
-
 def _check_terminated(terminated: chex.Array) -> None:
   if _validation.is_concrete(terminated):
     arr = np.asarray(terminated, dtype=float)
@@ -75,7 +70,7 @@ def gibbs_log_partition_importance(q_values: chex.Array, proposal_log_probs: che
   q_values: [N] soft Q at the samples; proposal_log_probs: [N] log μ(a_i); tau: scalar > 0. Returns a scalar.
   """
   _validation.check_rank("q_values", q_values, 1, "[num_samples]")
-  _check_same_shape("q_values", q_values, "proposal_log_probs", proposal_log_probs)
+  _validation.check_same_shape("q_values", q_values, "proposal_log_probs", proposal_log_probs)
   _validation.check_positive("tau", tau)
   q_values = jnp.asarray(q_values)
   num_samples = q_values.shape[0]
@@ -104,7 +99,7 @@ def soft_value_from_samples(q_values: chex.Array, log_probs: chex.Array, tau: ch
   q_values: [N] Q(a_i); log_probs: [N] log π(a_i); tau: scalar > 0. Returns a scalar (unbiased).
   """
   _validation.check_rank("q_values", q_values, 1, "[num_samples]")
-  _check_same_shape("q_values", q_values, "log_probs", log_probs)
+  _validation.check_same_shape("q_values", q_values, "log_probs", log_probs)
   _validation.check_positive("tau", tau)
   return jnp.mean(jnp.asarray(q_values) - tau * jnp.asarray(log_probs))
 

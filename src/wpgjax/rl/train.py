@@ -50,8 +50,9 @@ class TrainState:
 
 class Trainer(NamedTuple):
   """Pure pieces of a run. init(key, hp) -> state; prefill(state) -> state; epoch(state, hp) -> (state,
-  metrics of one evaluation); evaluate(state, key) -> eval metrics; networks; env; trace_counts (how often
-  each piece was traced: the contract is once per compiled program)."""
+  metrics of one evaluation); evaluate(state, key) -> eval metrics; networks; env; replay_bytes_per_seed
+  (the replay buffer's memory, explicit in the config); trace_counts (how often each piece was traced: the
+  contract is once per compiled program)."""
   init: Callable[[chex.PRNGKey, HyperParams], TrainState]
   prefill: Callable[[TrainState], TrainState]
   epoch: Callable[[TrainState, HyperParams], tuple[TrainState, dict]]
@@ -60,6 +61,7 @@ class Trainer(NamedTuple):
   env: Any
   observation_size: int
   action_size: int
+  replay_bytes_per_seed: int
   trace_counts: dict
 
 
@@ -226,7 +228,8 @@ def make_trainer(config: TrainConfig) -> Trainer:
     metrics["env_steps"] = state.env_steps
     return state, metrics
 
-  return Trainer(init, prefill, epoch, evaluate, nets, env, observation_size, action_size, trace_counts)
+  return Trainer(init, prefill, epoch, evaluate, nets, env, observation_size, action_size,
+                 config.replay_memory_bytes(observation_size, action_size), trace_counts)
 
 
 def make_train(config: TrainConfig) -> Callable[..., tuple[TrainState, dict]]:
