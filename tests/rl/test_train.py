@@ -86,7 +86,8 @@ def test_extreme_fixed_temperature_stays_finite(tau):
 
 
 def test_pushforward_policy_with_wppg_learns():
-  cfg = presets("fast", num_evals=2, policy="pushforward", **{"wpg.projection": "wppg"})
+  cfg = presets("fast", num_evals=2, policy="pushforward",
+                **{"wpg.projection": "wppg", "wpg.num_action_samples": 8})
   _, metrics = jax.jit(make_train(cfg))(jax.random.key(0))
   assert np.all(np.isfinite(np.asarray(metrics["wpg/ksd"])))
   assert float(metrics["eval/episode_reward"][-1]) > 0.85 * FAST_MAX_RETURN

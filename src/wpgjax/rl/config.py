@@ -70,7 +70,9 @@ class WPGConfig:
     "wppg" (direction matching to one WPGD particle step; works for any reparametrised policy).
   step_size: η of the WPPG particle step (THEORY.md §4); for WPO it scales the actor learning rate's units
     only through the learning rate, so it is unused there.
-  num_action_samples: particles per state used by the projection (and by particle entropy estimates).
+  num_action_samples: particles per state used by the projection (and by particle entropy estimates). Each
+    costs one critic forward/backward per batch state; 2 matches SAC's cost per update (measured in
+    BENCHMARKS.md). Implicit (pushforward) policies need >= 4 for their kNN/KDE entropy estimate.
   natural_gradient: WPO only — scale the Gaussian's mean/std gradients by the inverse Fisher (σ², σ²/2).
   entropy_regularized: WPO only — use ∇_aQ − τ∇_a log π instead of ∇_aQ.
   refine_steps: K Langevin/MALA steps on Q(s,·)/τ in the unsquashed space applied to sampled actions when
@@ -83,7 +85,7 @@ class WPGConfig:
 
   projection: str = "wpo"
   step_size: float = 0.1
-  num_action_samples: int = 8
+  num_action_samples: int = 2
   natural_gradient: bool = True
   entropy_regularized: bool = True
   refine_steps: int = 0
@@ -217,6 +219,9 @@ class TrainConfig:
     _choice("entropy_estimator", self.entropy_estimator, ENTROPY_ESTIMATORS)
     if not isinstance(self.wpg, WPGConfig):
       _fail("wpg", "a WPGConfig", self.wpg)
+    if self.policy == "pushforward" and self.wpg.num_action_samples < 4:
+      _fail("wpg.num_action_samples", "an int >= 4 when policy is 'pushforward' (its entropy is a particle "
+            "estimate)", self.wpg.num_action_samples)
     if self.wpg.projection == "wpo" and self.policy != "tanh_gaussian":
       _fail("wpg.projection", "'wppg' when policy is 'pushforward' (WPO needs a policy density)",
             self.wpg.projection)
