@@ -207,8 +207,11 @@ def kernel_stein_discrepancy_squared(particles: chex.Array, q_gradients: chex.Ar
 
 def empirical_pl_ratio(dissipation: chex.Array, residual: chex.Array,
                        min_residual: chex.Numeric = 0.0) -> chex.Array:
-  """Empirical Polyak–Łojasiewicz ratio  g / (τ KL) = τ² I / (τ KL) = τ I / KL,  a lower estimate of 2ατ
-  (the LSI gives τ² I ≥ 2ατ · τ KL, THEORY.md §2).
+  """Empirical Polyak–Łojasiewicz ratio  g / (τ KL) = τ² I / (τ KL) = τ I / KL  (THEORY.md §2, §6).
+
+  Under LSI(α) every value is ≥ 2ατ (τ² I ≥ 2ατ · τ KL). Its minimum over the states and iterates of a run is
+  the PL constant that run actually enjoys: the quantity that sets its contraction rate. It is ≥ 2α_LSI τ (so an
+  upper bound on the worst-case LSI constant, and usually far larger than Holley–Stroock's certified one).
 
   dissipation: [...] g = τ² I; residual: [...] τ KL. Where residual ≤ min_residual (default 0; both vanish at the
   optimum, and sample estimates of the residual can be ≤ 0) the ratio is undefined and NaN is returned
