@@ -45,9 +45,10 @@ _SCRIPT = textwrap.dedent("""
         "num_padded": sharded.num_padded,
         "runs": sharded.runs,
         "shape": list(sharded.metrics["eval/episode_reward"].shape),
-        "max_diff_vs_single_device": max(float(np.max(np.abs(np.asarray(sharded.metrics[k]) -
-                                                              np.asarray(single.metrics[k]))))
-                                         for k in sharded.metrics),
+        "max_rel_diff_vs_single_device": max(
+            float(np.max(np.abs(np.asarray(sharded.metrics[k]) - np.asarray(single.metrics[k]))
+                         / (np.abs(np.asarray(single.metrics[k])) + 1e-6)))
+            for k in sharded.metrics),
         "critic_loss": np.asarray(sharded.metrics["training/critic_loss"]).tolist(),
     }
     print("RESULT" + json.dumps(out))
@@ -63,6 +64,7 @@ def test_sharded_sweep_on_four_host_devices_equals_unsharded():
   assert out["num_padded"] == 2
   assert out["shape"] == [6, 1]
   assert [r["seed"] for r in out["runs"]] == [0, 1, 2, 0, 1, 2]
-  assert out["max_diff_vs_single_device"] <= 1e-4
+  # Different device layouts reorder float reductions: equal to float32 rounding, not bit for bit.
+  assert out["max_rel_diff_vs_single_device"] <= 1e-3
   losses = [row[0] for row in out["critic_loss"]]
   assert len(set(losses)) == 6  # every run is its own run, no padding leaked in
