@@ -29,6 +29,8 @@ from wpgjax.rl import config as C
      r"TrainConfig.wpg.num_action_samples must be an int >= 4 when policy is 'pushforward'"),
     (dict(actor_learning_rate=-1e-3), r"TrainConfig.actor_learning_rate must be a finite number > 0"),
     (dict(tune_tau="yes"), r"TrainConfig.tune_tau must be a bool"),
+    (dict(tune_tau=True, wpg=C.WPGConfig(entropy_regularized=False)),
+     r"TrainConfig.tune_tau must be False when wpg.entropy_regularized is False"),
     (dict(target_entropy="high"), r"TrainConfig.target_entropy must be None or a finite number"),
 ])
 def test_bad_train_config_names_field(overrides, message):

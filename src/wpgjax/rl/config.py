@@ -222,6 +222,9 @@ class TrainConfig:
     if self.policy == "pushforward" and self.wpg.num_action_samples < 4:
       _fail("wpg.num_action_samples", "an int >= 4 when policy is 'pushforward' (its entropy is a particle "
             "estimate)", self.wpg.num_action_samples)
+    if self.tune_tau and self.wpg.projection == "wpo" and not self.wpg.entropy_regularized:
+      _fail("tune_tau", "False when wpg.entropy_regularized is False (plain WPO has no entropy term, so the "
+            "entropy collapses and tuning τ toward the target entropy diverges: measured τ → 1e15)", self.tune_tau)
     if self.wpg.projection == "wpo" and self.policy != "tanh_gaussian":
       _fail("wpg.projection", "'wppg' when policy is 'pushforward' (WPO needs a policy density)",
             self.wpg.projection)
