@@ -66,7 +66,6 @@ so both report N evaluations of trained policies at matching step counts over as
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
 import json
 import math

@@ -3,7 +3,6 @@ never overwriting, and clear errors for missing, partial, corrupt, mismatched (s
 config) and other-version checkpoints. Small synthetic trees only: no training is compiled here."""
 
 import glob
-import hashlib
 import json
 import os
 
@@ -14,6 +13,7 @@ import pytest
 
 from wpgjax import checkpoint as ckpt
 from wpgjax.checkpoint import Checkpointer, CheckpointError
+from wpgjax._testing import directory_digest, leaves_as_numpy
 
 # orbax/tensorstore report failed reads from a closed event loop; harmless here.
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
@@ -34,20 +34,6 @@ def _abstract(tree):
   return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), tree)
 
 
-def _as_numpy(tree):
-  return [np.asarray(jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x)
-          for x in jax.tree.leaves(tree)]
-
-
-def _digest(directory):
-  out = {}
-  for path in sorted(glob.glob(os.path.join(directory, "**"), recursive=True)):
-    if os.path.isfile(path):
-      with open(path, "rb") as f:
-        out[os.path.relpath(path, directory)] = hashlib.sha256(f.read()).hexdigest()
-  return out
-
-
 @pytest.fixture
 def saved(tmp_path):
   """A checkpoint dir with steps 10, 20, 30 (scores 5, 9, 1) of _tree(step)."""
@@ -65,7 +51,7 @@ def test_round_trip_is_exact_with_typed_keys_bools_and_ints(saved):
     restored, meta = c.restore(30, _abstract(_tree()), expected={"config": {"tau": 0.1}}, expected_keys=("config",))
   assert jax.dtypes.issubdtype(restored["key"].dtype, jax.dtypes.prng_key)
   assert restored["done"].dtype == jnp.bool_ and restored["opt"][0].dtype == jnp.int32
-  for a, b in zip(_as_numpy(restored), _as_numpy(_tree(30))):
+  for a, b in zip(leaves_as_numpy(restored), leaves_as_numpy(_tree(30))):
     np.testing.assert_array_equal(a, b)
   assert meta["evals_done"] == 3 and meta["step"] == 30 and meta["score"] == 1.0
   assert meta["keys"] == {"key": str(_tree()["key"].dtype)}
@@ -97,12 +83,12 @@ def test_keep_last_and_keep_best(tmp_path):
 
 
 def test_never_overwrites_an_existing_step(saved):
-  before = _digest(saved)
+  before = directory_digest(saved)
   with Checkpointer(saved) as c:
     for step in (30, 20):
       with pytest.raises(CheckpointError, match=r"refusing to save step .* never overwritten"):
         c.save(step, _tree(99.0))
-  assert _digest(saved) == before
+  assert directory_digest(saved) == before
 
 
 def test_relative_directory_is_made_absolute(tmp_path, monkeypatch):
@@ -146,13 +132,13 @@ def test_corrupt_data_is_detected_and_left_untouched(saved):
     data = bytearray(open(path, "rb").read())
     data[len(data) // 2] ^= 0xFF
     open(path, "wb").write(bytes(data))
-  before = _digest(saved)
+  before = directory_digest(saved)
   with Checkpointer(saved) as c:
     with pytest.raises(CheckpointError, match=r"checkpoint .*30 is corrupt"):
       c.restore(30, _abstract(_tree()))
     restored, _ = c.restore(20, _abstract(_tree()))  # the other steps are still good
   np.testing.assert_array_equal(restored["params"]["w"], _tree(20)["params"]["w"])
-  assert _digest(saved) == before
+  assert directory_digest(saved) == before
 
 
 def test_checksum_catches_silent_corruption(saved, monkeypatch):

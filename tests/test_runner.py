@@ -8,7 +8,6 @@ once for the whole module (and for tests/test_cli.py in the same process)."""
 
 import csv
 import glob
-import hashlib
 import json
 import os
 import shutil
@@ -24,25 +23,12 @@ from wpgjax import runner
 from wpgjax.checkpoint import CheckpointError
 from wpgjax.plotting import plot_learning_curves
 from wpgjax.rl import presets
+from wpgjax._testing import directory_digest, leaves_as_numpy
 
 CONFIG = presets("fast", num_timesteps=2048, num_evals=3, min_replay_size=256)
 SEEDS = [0, 1]
 QUIET = dict(progress=False, verbose=False)
 STEPS_AFTER_FIRST_EVAL = 928  # (prefill 16 + 42 iterations) × 16 envs
-
-
-def _leaves(tree):
-  return [np.asarray(jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x)
-          for x in jax.tree.leaves(tree)]
-
-
-def _digest(directory):
-  out = {}
-  for path in sorted(glob.glob(os.path.join(directory, "**"), recursive=True)):
-    if os.path.isfile(path):
-      with open(path, "rb") as f:
-        out[os.path.relpath(path, directory)] = hashlib.sha256(f.read()).hexdigest()
-  return out
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +116,7 @@ def test_sigint_saves_a_loadable_checkpoint_and_stops(interrupted):
   assert result.last_checkpoint == STEPS_AFTER_FIRST_EVAL
   loaded = runner.load(workdir, step=STEPS_AFTER_FIRST_EVAL)
   assert loaded.meta["evals_done"] == 1
-  for a, b in zip(_leaves(loaded.state), _leaves(result.state)):
+  for a, b in zip(leaves_as_numpy(loaded.state), leaves_as_numpy(result.state)):
     np.testing.assert_array_equal(a, b)
   assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
 
@@ -142,7 +128,7 @@ def test_resume_ends_bitwise_where_the_uninterrupted_run_ends(full, interrupted,
   assert not resumed.interrupted and resumed.evals_done == CONFIG.num_evals
   assert resumed.config == CONFIG and resumed.runs == expected.runs
   # Everything: parameters, optimizer states, targets, log τ, normaliser, replay buffer, env states, key, counters.
-  for a, b in zip(_leaves(resumed.state), _leaves(expected.state)):
+  for a, b in zip(leaves_as_numpy(resumed.state), leaves_as_numpy(expected.state)):
     np.testing.assert_array_equal(a, b)
   for name, values in expected.metrics.items():
     if name not in runner.HOST_METRICS:
@@ -156,13 +142,13 @@ def test_resume_ends_bitwise_where_the_uninterrupted_run_ends(full, interrupted,
 
 def test_resume_refuses_another_config_or_seeds(interrupted, tmp_path):
   workdir = _copy(interrupted[1], tmp_path)
-  before = _digest(workdir)
+  before = directory_digest(workdir)
   other = presets("fast", num_timesteps=2048, num_evals=3, min_replay_size=256, tau=0.5)
   with pytest.raises(CheckpointError, match=r"written for a different run: config.tau: saved 0.05, requested 0.5"):
     runner.run(other, workdir, resume=True, **QUIET)
   with pytest.raises(CheckpointError, match=r"seed"):
     runner.run(None, workdir, resume=True, seeds=[0, 1, 2], **QUIET)
-  assert _digest(workdir) == before
+  assert directory_digest(workdir) == before
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
@@ -173,10 +159,10 @@ def test_resume_refuses_corrupt_or_partial_checkpoints_without_touching_the_run(
     data = bytearray(open(path, "rb").read())
     data[len(data) // 2] ^= 0xFF
     open(path, "wb").write(bytes(data))
-  before = _digest(workdir)
+  before = directory_digest(workdir)
   with pytest.raises(CheckpointError, match=r"is corrupt"):
     runner.run(None, workdir, resume=True, **QUIET)
-  assert _digest(workdir) == before
+  assert directory_digest(workdir) == before
   os.remove(os.path.join(step_dir, "meta", "metadata"))
   with pytest.raises(CheckpointError, match=r"corrupt or incomplete"):
     runner.run(None, workdir, resume=True, **QUIET)
@@ -192,18 +178,18 @@ def test_resume_refuses_another_wpgjax_version(interrupted, tmp_path):
   info_file = os.path.join(workdir, "config.json")
   info = json.load(open(info_file))
   json.dump({**info, "wpgjax_version": "0.0.1"}, open(info_file, "w"))
-  before = _digest(workdir)
+  before = directory_digest(workdir)
   with pytest.raises(CheckpointError, match=r"written by wpgjax 0.0.1, this is wpgjax"):
     runner.run(None, workdir, resume=True, **QUIET)
-  assert _digest(workdir) == before
+  assert directory_digest(workdir) == before
 
 
 def test_an_existing_run_is_never_overwritten(full):
   result, _ = full
-  before = _digest(result.workdir)
+  before = directory_digest(result.workdir)
   with pytest.raises(runner.RunExistsError, match=r"already holds a run .*--resume"):
     runner.run(CONFIG, result.workdir, seeds=SEEDS, **QUIET)
-  assert _digest(result.workdir) == before
+  assert directory_digest(result.workdir) == before
 
 
 def test_nan_guard_stops_a_forced_divergence(tmp_path):

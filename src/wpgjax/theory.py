@@ -58,7 +58,7 @@ import numpy as np
 from wpgjax.core import diagnostics
 from wpgjax.problems.bandit import DoubleWellBandit, GaussianBandit, GaussianPolicy
 from wpgjax.problems.finite_mdp import FiniteMDP
-from wpgjax.problems.lqr import LinearQuadratic, LQPolicy
+from wpgjax.problems.lqr import LinearQuadratic
 
 _PROBLEM_TYPES = (FiniteMDP, GaussianBandit, DoubleWellBandit, LinearQuadratic)
 

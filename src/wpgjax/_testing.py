@@ -1,0 +1,27 @@
+"""Small helpers shared by the test suite (kept in the package so every test module can import them)."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+from typing import Any
+
+import jax
+import numpy as np
+
+
+def leaves_as_numpy(tree: Any) -> list[np.ndarray]:
+  """The leaves of `tree` as numpy arrays, typed PRNG keys as their raw key data (so they compare bitwise)."""
+  return [np.asarray(jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x)
+          for x in jax.tree.leaves(tree)]
+
+
+def directory_digest(directory: str) -> dict[str, str]:
+  """{relative path: sha256} of every file below `directory` (to assert that nothing was touched)."""
+  out = {}
+  for path in sorted(glob.glob(os.path.join(directory, "**"), recursive=True)):
+    if os.path.isfile(path):
+      with open(path, "rb") as f:
+        out[os.path.relpath(path, directory)] = hashlib.sha256(f.read()).hexdigest()
+  return out
