@@ -69,6 +69,9 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks` importable as a script
+from benchmarks.machine import cpu_model  # noqa: E402
+
 # --------------------------------------------------------------------------------------------------------------
 # Recipes
 # --------------------------------------------------------------------------------------------------------------
@@ -453,7 +456,7 @@ def _run(algo: str, env_name: str, *, num_timesteps: int, seed: int, backend: st
         system=dict(
             jax=jax.__version__, brax=getattr(mods["brax"], "__version__", "?"), mujoco=_version("mujoco"),
             python=platform.python_version(), platform=dev.platform, device=dev.device_kind,
-            num_devices=jax.device_count(), cpu_count=os.cpu_count(), cpu_model=_cpu_model(),
+            num_devices=jax.device_count(), cpu_count=os.cpu_count(), cpu_model=cpu_model(),
             machine=platform.machine(),
             jax_compat_patch=bool(mods["patched"]),
             compilation_cache_dir=jax.config.jax_compilation_cache_dir or None,
@@ -461,17 +464,6 @@ def _run(algo: str, env_name: str, *, num_timesteps: int, seed: int, backend: st
         ),
         timestamp=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     ))
-
-
-def _cpu_model() -> str | None:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
 
 
 def _loadavg() -> float | None:

@@ -80,6 +80,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks` importable as a script
 
 from benchmarks import brax_baselines as bb  # noqa: E402
+from benchmarks.machine import cpu_model  # noqa: E402
 
 WPG_VARIANTS: dict[str, dict[str, Any]] = {
     "wpg": {},
@@ -198,7 +199,7 @@ def _system(jax, load_start) -> dict[str, Any]:
     except Exception:  # noqa: BLE001
         brax_version = None
     return dict(jax=jax.__version__, brax=brax_version, python=platform.python_version(), platform=dev.platform,
-                cpu_count=os.cpu_count(), cpu_model=bb._cpu_model(),
+                cpu_count=os.cpu_count(), cpu_model=cpu_model(),
                 compilation_cache_dir=jax.config.jax_compilation_cache_dir or None,
                 load_avg_start=load_start, load_avg_end=_loadavg())
 

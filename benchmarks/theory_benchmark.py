@@ -30,20 +30,11 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks` importable as a script
+from benchmarks.machine import cpu_model  # noqa: E402
 from wpgjax import theory
 from wpgjax.core import diagnostics, kernels
 from wpgjax.problems import DoubleWellBandit, FiniteMDP, GaussianBandit, GaussianPolicy, LinearQuadratic
-
-
-def _cpu_model() -> str | None:
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.startswith("model name"):
-          return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  return platform.processor() or None
 
 
 def _load() -> list[float] | None:
@@ -59,7 +50,7 @@ def _machine() -> dict[str, Any]:
     usable = len(os.sched_getaffinity(0))
   except AttributeError:
     usable = os.cpu_count()
-  return dict(cpu_model=_cpu_model(), cpu_count=os.cpu_count(), usable_cores=usable, jax=jax.__version__,
+  return dict(cpu_model=cpu_model(), cpu_count=os.cpu_count(), usable_cores=usable, jax=jax.__version__,
               numpy=np.__version__, python=platform.python_version(), backend=jax.default_backend(),
               device=getattr(device, "device_kind", str(device)), load_average_start=_load())
 

@@ -33,6 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import brax_baselines as bb  # noqa: E402
+from benchmarks.machine import cpu_model  # noqa: E402
 
 
 def _load() -> list[float] | None:
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                 num_evals=a.num_evals, ns=ns, build_s=build_s, single_compile_s=c1, single_run_s=s1_run,
                 config=config_to_dict(config),
                 command="python " + " ".join([sys.argv[0]] + (argv if argv is not None else sys.argv[1:])),
-                system=dict(jax=jax.__version__, python=platform.python_version(), cpu_model=bb._cpu_model(),
+                system=dict(jax=jax.__version__, python=platform.python_version(), cpu_model=cpu_model(),
                             cpu_count=os.cpu_count(),
                             compilation_cache_dir=jax.config.jax_compilation_cache_dir or None),
                 timestamp=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
