@@ -230,7 +230,8 @@ class BiasFloorSweep:
 
 @dataclasses.dataclass(frozen=True)
 class _RawTrace:
-  """What each problem adapter returns (numpy float64; shapes as in TheoryHistory)."""
+  """What each problem adapter returns (numpy float64; shapes as in TheoryHistory, whose fields of the same names
+  are copied from it)."""
   name: str
   gap: np.ndarray
   state_gap: np.ndarray
@@ -432,14 +433,13 @@ def run_wpgd_theory(problem: FiniteMDP | GaussianBandit | DoubleWellBandit | Lin
     certified = (_scalar(diagnostics.contraction_factor_bound(raw.lsi_lower_bound, tau, step_size, gamma))
                  if np.isfinite(raw.lsi_lower_bound) and raw.lsi_lower_bound > 0 else math.nan)
   fit = _auto_fit(raw.gap, fit_start, transient_fraction)
+  traced = {f.name: getattr(raw, f.name) for f in dataclasses.fields(raw) if f.name != "name"}
+  traced.update(lsi_lower_bound=float(raw.lsi_lower_bound), reference_floor=float(raw.reference_floor),
+                edge_mass_lost=np.asarray(raw.edge_mass_lost, np.float64))
   return TheoryHistory(
-      problem=raw.name, step_size=step_size, tau=tau, gamma=gamma, gap=raw.gap, state_gap=raw.state_gap,
-      kl_residual=raw.kl_residual, bellman_residual=raw.bellman_residual, contraction_slack=raw.contraction_slack,
-      improvement=raw.improvement, resolvent_lhs=raw.resolvent_lhs, fisher_information=raw.fisher_information,
-      dissipation=dissipation, pl_ratio=pl_ratio, pl_estimate=pl_estimate, lsi_estimate=lsi_estimate,
-      lsi_lower_bound=float(raw.lsi_lower_bound), fit=fit, predicted_factor=predicted, factor_bound=bound,
-      certified_factor_bound=certified, reference_floor=float(raw.reference_floor),
-      edge_mass_lost=np.asarray(raw.edge_mass_lost, np.float64))
+      problem=raw.name, step_size=step_size, tau=tau, gamma=gamma, dissipation=dissipation, pl_ratio=pl_ratio,
+      pl_estimate=pl_estimate, lsi_estimate=lsi_estimate, fit=fit, predicted_factor=predicted, factor_bound=bound,
+      certified_factor_bound=certified, **traced)
 
 
 def bias_floor_vs_step_size(problem: FiniteMDP | GaussianBandit | DoubleWellBandit | LinearQuadratic,

@@ -80,7 +80,3 @@ def test_running_statistics_match_numpy():
   np.testing.assert_allclose(np.asarray(z).mean(0), 0.0, atol=1e-4)
   np.testing.assert_array_equal(normalization.normalize(stats, jnp.asarray(data), enabled=False), data)
 
-
-def test_replay_memory_bytes_reported_per_seed():
-  cfg = C.presets("inverted_pendulum")
-  assert cfg.replay_memory_bytes(4, 1) == 4 * cfg.replay_size * (2 * 4 + 1 + 2)
