@@ -6,6 +6,7 @@ vmapped or jitted pytree leaf: a traced value is the caller's responsibility and
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -58,3 +59,46 @@ def check_same_shape(name_a: str, a: Any, name_b: str, b: Any) -> None:
   """Raises ValueError unless `a` and `b` have the same shape."""
   if np.shape(a) != np.shape(b):
     raise ValueError(f"{name_a} and {name_b} must have the same shape, got {np.shape(a)} and {np.shape(b)}")
+
+
+# --------------------------------------------------------------------- host-side config fields (strict types)
+
+
+def fail(name: str, allowed: str, value: Any) -> None:
+  """Raises ValueError("{name} must be {allowed}, got {value!r}"): the one shape of every config error."""
+  raise ValueError(f"{name} must be {allowed}, got {value!r}")
+
+
+def _is_int(value: Any) -> bool:
+  return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+  return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_int(name: str, value: Any, *, minimum: int = 1) -> None:
+  """A Python int >= minimum (bools are not ints here); minimum 1 reads "a positive int", 0 "a non-negative int"."""
+  if not _is_int(value) or value < minimum:
+    fail(name, {1: "a positive int", 0: "a non-negative int"}.get(minimum, f"an int >= {minimum}"), value)
+
+
+def check_number(name: str, value: Any, *, low: float = 0.0, high: float | None = None,
+                 high_closed: bool = False) -> None:
+  """A finite Python number in (low, ∞) or (low, high) / (low, high]; the message names the interval."""
+  ok = _is_number(value) and value > low and (
+      high is None or (value <= high if high_closed else value < high))
+  if not ok:
+    allowed = (f"a finite number > {low:g}" if high is None
+               else f"in ({low:g}, {high:g}{']' if high_closed else ')'}")
+    fail(name, allowed, value)
+
+
+def check_bool(name: str, value: Any) -> None:
+  if not isinstance(value, bool):
+    fail(name, "a bool", value)
+
+
+def check_optional_number(name: str, value: Any) -> None:
+  if value is not None and not _is_number(value):
+    fail(name, "None or a finite number", value)

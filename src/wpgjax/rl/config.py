@@ -10,11 +10,13 @@ message naming the field and what is allowed.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any, Mapping
 
 import flax.struct
 import jax.numpy as jnp
+
+from wpgjax import _validation
+from wpgjax.rl.policies import POLICY_FAMILIES
 
 __all__ = [
     "ENV_NAMES", "BACKENDS", "WPGConfig", "TrainConfig", "HyperParams", "presets", "with_overrides",
@@ -25,41 +27,28 @@ ENV_NAMES = ("ant", "fast", "halfcheetah", "hopper", "humanoid", "humanoidstandu
              "inverted_double_pendulum", "pusher", "reacher", "swimmer", "walker2d")
 BACKENDS = ("generalized", "spring", "positional", "mjx")
 PROJECTIONS = ("wpo", "wppg")
-POLICIES = ("tanh_gaussian", "pushforward")
+POLICIES = tuple(POLICY_FAMILIES)
 REFINE_METHODS = ("ula", "mala")
 WPPG_MOVES = ("svgd", "langevin")
 ENTROPY_ESTIMATORS = ("knn", "kde")
 
 
-def _fail(field: str, allowed: str, value: Any) -> None:
-  raise ValueError(f"TrainConfig.{field} must be {allowed}, got {value!r}")
-
-
-def _positive_int(field: str, value: Any) -> None:
-  if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-    _fail(field, "a positive int", value)
-
-
-def _nonnegative_int(field: str, value: Any) -> None:
-  if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-    _fail(field, "a non-negative int", value)
-
-
-def _positive_float(field: str, value: Any) -> None:
-  if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-    _fail(field, "a finite number > 0", value)
-
-
-def _unit_interval(field: str, value: Any, *, include_one: bool) -> None:
-  ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value and (
-      value <= 1 if include_one else value < 1)
-  if not ok:
-    _fail(field, "in (0, 1]" if include_one else "in (0, 1)", value)
+def _name(field: str) -> str:
+  return f"TrainConfig.{field}"
 
 
 def _choice(field: str, value: Any, allowed: tuple[str, ...]) -> None:
-  if value not in allowed:
-    _fail(field, f"one of {list(allowed)}", value)
+  _validation.check_choice(_name(field), value, allowed)
+
+
+def _fail(field: str, allowed: str, value: Any) -> None:
+  _validation.fail(_name(field), allowed, value)
+
+
+def hyperparameter(default: float, *, leaf: str | None = None) -> Any:
+  """Declares a config field that is also a vmappable float leaf of `HyperParams` (named `leaf`, default: the
+  field's own name). The one declaration from which HyperParams and SWEEPABLE_FIELDS are derived (rejax)."""
+  return dataclasses.field(default=default, metadata={"hyperparameter": leaf or ""})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,63 +73,28 @@ class WPGConfig:
   """
 
   projection: str = "wpo"
-  step_size: float = 0.1
+  step_size: float = hyperparameter(0.1, leaf="wpg_step_size")
   num_action_samples: int = 2
   natural_gradient: bool = True
   entropy_regularized: bool = True
   refine_steps: int = 0
   refine_method: str = "ula"
-  refine_step_size: float = 0.01
+  refine_step_size: float = hyperparameter(0.01)
   wppg_move: str = "svgd"
 
   def __post_init__(self) -> None:
     _choice("wpg.projection", self.projection, PROJECTIONS)
     _choice("wpg.wppg_move", self.wppg_move, WPPG_MOVES)
-    _positive_float("wpg.step_size", self.step_size)
-    _positive_int("wpg.num_action_samples", self.num_action_samples)
+    _validation.check_number(_name("wpg.step_size"), self.step_size)
+    _validation.check_int(_name("wpg.num_action_samples"), self.num_action_samples)
     if self.num_action_samples < 2:
       _fail("wpg.num_action_samples", "an int >= 2 (particle entropy estimates need pairs)",
             self.num_action_samples)
-    _nonnegative_int("wpg.refine_steps", self.refine_steps)
+    _validation.check_int(_name("wpg.refine_steps"), self.refine_steps, minimum=0)
     _choice("wpg.refine_method", self.refine_method, REFINE_METHODS)
-    _positive_float("wpg.refine_step_size", self.refine_step_size)
+    _validation.check_number(_name("wpg.refine_step_size"), self.refine_step_size)
     for name in ("natural_gradient", "entropy_regularized"):
-      if not isinstance(getattr(self, name), bool):
-        _fail(f"wpg.{name}", "a bool", getattr(self, name))
-
-
-@flax.struct.dataclass
-class HyperParams:
-  """The float hyperparameters that are pytree leaves (vmap over them to sweep; rejax style).
-
-  tau: initial temperature τ (the fixed τ when tune_tau is False). wpg_step_size: η of the WPPG step.
-  refine_step_size: η of the acting-time Langevin refinement. discount: γ. polyak: target-network rate.
-  actor_learning_rate, critic_learning_rate, tau_learning_rate: Adam step sizes. reward_scaling: r multiplier.
-  """
-
-  tau: jnp.ndarray
-  wpg_step_size: jnp.ndarray
-  refine_step_size: jnp.ndarray
-  discount: jnp.ndarray
-  polyak: jnp.ndarray
-  actor_learning_rate: jnp.ndarray
-  critic_learning_rate: jnp.ndarray
-  tau_learning_rate: jnp.ndarray
-  reward_scaling: jnp.ndarray
-
-
-# Config field (dotted) -> HyperParams field: the hyperparameters a sweep may grid over.
-SWEEPABLE_FIELDS = {
-    "tau": "tau",
-    "wpg.step_size": "wpg_step_size",
-    "wpg.refine_step_size": "refine_step_size",
-    "discount": "discount",
-    "polyak": "polyak",
-    "actor_learning_rate": "actor_learning_rate",
-    "critic_learning_rate": "critic_learning_rate",
-    "tau_learning_rate": "tau_learning_rate",
-    "reward_scaling": "reward_scaling",
-}
+      _validation.check_bool(_name(f"wpg.{name}"), getattr(self, name))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,15 +127,15 @@ class TrainConfig:
   min_replay_size: int = 1024
   batch_size: int = 256
   grad_updates_per_step: int = 8
-  discount: float = 0.99
-  tau: float = 0.1
+  discount: float = hyperparameter(0.99)
+  tau: float = hyperparameter(0.1)
   tune_tau: bool = True
   target_entropy: float | None = None
-  actor_learning_rate: float = 1e-3
-  critic_learning_rate: float = 1e-3
-  tau_learning_rate: float = 1e-3
-  polyak: float = 0.005
-  reward_scaling: float = 1.0
+  actor_learning_rate: float = hyperparameter(1e-3)
+  critic_learning_rate: float = hyperparameter(1e-3)
+  tau_learning_rate: float = hyperparameter(1e-3)
+  polyak: float = hyperparameter(0.005)
+  reward_scaling: float = hyperparameter(1.0)
   normalize_observations: bool = True
   policy: str = "tanh_gaussian"
   hidden_sizes: tuple[int, ...] = (64, 64)
@@ -194,27 +148,20 @@ class TrainConfig:
     _choice("backend", self.backend, BACKENDS)
     for name in ("episode_length", "action_repeat", "num_timesteps", "num_envs", "num_evals", "num_eval_envs",
                  "replay_size", "batch_size", "grad_updates_per_step", "latent_size"):
-      _positive_int(name, getattr(self, name))
-    _nonnegative_int("min_replay_size", self.min_replay_size)
+      _validation.check_int(_name(name), getattr(self, name))
+    _validation.check_int(_name("min_replay_size"), self.min_replay_size, minimum=0)
     if isinstance(self.hidden_sizes, list):
       object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
     if (not isinstance(self.hidden_sizes, tuple) or not self.hidden_sizes
         or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in self.hidden_sizes)):
       _fail("hidden_sizes", "a non-empty tuple of positive ints", self.hidden_sizes)
-    _unit_interval("discount", self.discount, include_one=False)
-    _positive_float("tau", self.tau)
-    _positive_float("actor_learning_rate", self.actor_learning_rate)
-    _positive_float("critic_learning_rate", self.critic_learning_rate)
-    _positive_float("tau_learning_rate", self.tau_learning_rate)
-    _unit_interval("polyak", self.polyak, include_one=True)
-    _positive_float("reward_scaling", self.reward_scaling)
+    _validation.check_number(_name("discount"), self.discount, high=1.0)
+    for name in ("tau", "actor_learning_rate", "critic_learning_rate", "tau_learning_rate", "reward_scaling"):
+      _validation.check_number(_name(name), getattr(self, name))
+    _validation.check_number(_name("polyak"), self.polyak, high=1.0, high_closed=True)
     for name in ("tune_tau", "normalize_observations"):
-      if not isinstance(getattr(self, name), bool):
-        _fail(name, "a bool", getattr(self, name))
-    if self.target_entropy is not None and (
-        isinstance(self.target_entropy, bool) or not isinstance(self.target_entropy, (int, float))
-        or not math.isfinite(self.target_entropy)):
-      _fail("target_entropy", "None or a finite number", self.target_entropy)
+      _validation.check_bool(_name(name), getattr(self, name))
+    _validation.check_optional_number(_name("target_entropy"), self.target_entropy)
     _choice("policy", self.policy, POLICIES)
     _choice("entropy_estimator", self.entropy_estimator, ENTROPY_ESTIMATORS)
     if not isinstance(self.wpg, WPGConfig):
@@ -262,6 +209,27 @@ class TrainConfig:
   def replay_memory_bytes(self, observation_size: int, action_size: int) -> int:
     """Bytes of the replay buffer per seed: replay_size × (2·obs + action + reward + discount) float32."""
     return 4 * self.replay_size * (2 * observation_size + action_size + 2)
+
+
+
+def _hyperparameter_fields(cls: type, prefix: str = "") -> dict[str, str]:
+  """Dotted config field -> HyperParams leaf name, for every field declared with `hyperparameter(...)`."""
+  out = {}
+  for f in dataclasses.fields(cls):
+    if "hyperparameter" in f.metadata:
+      out[prefix + f.name] = f.metadata["hyperparameter"] or f.name
+  return out
+
+
+# Dotted config field -> HyperParams leaf: the hyperparameters a sweep may grid over (derived, never listed).
+SWEEPABLE_FIELDS: dict[str, str] = {**_hyperparameter_fields(TrainConfig), **_hyperparameter_fields(WPGConfig, "wpg.")}
+
+HyperParams = flax.struct.dataclass(type("HyperParams", (), {
+    "__annotations__": {leaf: "jnp.ndarray" for leaf in SWEEPABLE_FIELDS.values()},
+    "__module__": __name__, "__qualname__": "HyperParams", "__doc__": (
+        "The float hyperparameters that are pytree leaves (vmap over them to sweep; rejax style), one float32 "
+        "scalar (or a [R] batch) per config field declared with `hyperparameter(...)`: " +
+        ", ".join(f"{leaf} <- {field}" for field, leaf in SWEEPABLE_FIELDS.items()) + ".")}))
 
 
 def _get_dotted(config: Any, field: str) -> Any:

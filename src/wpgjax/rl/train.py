@@ -92,10 +92,7 @@ def make_trainer(config: TrainConfig) -> Trainer:
   def init(key: chex.PRNGKey, hp: HyperParams) -> TrainState:
     key_policy, key_critic, key_env, key_state = jax.random.split(key, 4)
     dummy_obs = jnp.zeros((observation_size,))
-    if config.policy == "tanh_gaussian":
-      policy_params = nets.policy.init(key_policy, dummy_obs)
-    else:
-      policy_params = nets.policy.init(key_policy, dummy_obs, jnp.zeros((config.latent_size,)))
+    policy_params = nets.policy.init(key_policy, dummy_obs)
     critic_params = nets.critic.init(key_critic, dummy_obs, jnp.zeros((action_size,)))
     log_tau = jnp.log(jnp.asarray(hp.tau, jnp.float32))
     return TrainState(
@@ -130,7 +127,7 @@ def make_trainer(config: TrainConfig) -> Trainer:
     key_sample, key_refine = jax.random.split(key)
     obs = normalize(state.obs_stats, state.env_state.obs)
     sample_keys = jax.random.split(key_sample, config.num_envs)
-    u = jax.vmap(lambda o, k: agent.sample_policy(nets, state.policy_params, o, k, 1).u[0])(obs, sample_keys)
+    u = jax.vmap(lambda o, k: nets.policy.sample(state.policy_params, o, k, 1).u[0])(obs, sample_keys)
     if config.wpg.refine_steps > 0:
       tau = current_tau(state, hp)
       refine_keys = jax.random.split(key_refine, config.num_envs)
@@ -195,7 +192,7 @@ def make_trainer(config: TrainConfig) -> Trainer:
     def body(carry, _):
       env_state, returns, lengths, alive = carry
       obs = normalize(state.obs_stats, env_state.obs)
-      actions = jnp.tanh(agent.deterministic_u(nets, state.policy_params, obs))
+      actions = jnp.tanh(nets.policy.deterministic_u(state.policy_params, obs))
       env_state = env.step(env_state, actions)
       returns = returns + alive * env_state.reward
       lengths = lengths + alive * config.action_repeat
@@ -268,10 +265,10 @@ def make_policy(config: TrainConfig, action_size: int | None = None):
     def policy(observation: chex.Array, key: chex.PRNGKey):
       obs = normalization.normalize(obs_stats, observation, enabled=config.normalize_observations)
       if deterministic:
-        return jnp.tanh(agent.deterministic_u(nets, policy_params, obs)), {}
+        return jnp.tanh(nets.policy.deterministic_u(policy_params, obs)), {}
       flat = obs.reshape(-1, obs.shape[-1])
       keys = jax.random.split(key, flat.shape[0])
-      u = jax.vmap(lambda o, k: agent.sample_policy(nets, policy_params, o, k, 1).u[0])(flat, keys)
+      u = jax.vmap(lambda o, k: nets.policy.sample(policy_params, o, k, 1).u[0])(flat, keys)
       return jnp.tanh(u).reshape(obs.shape[:-1] + (action_size,)), {}
 
     return policy

@@ -1,0 +1,67 @@
+"""The policy-family interface: what the actor-critic needs from a policy, whatever its law.
+
+A family is a small frozen object built from the config (`wpgjax.rl.policies.make_policy_family`). Every
+method works on ONE state (callers vmap) and in the unsquashed space u ∈ R^d, a = tanh(u):
+
+    init(key, observation [o]) -> params
+    sample(params, observation [o], key, num_samples) -> PolicySamples   (u [N, d], differentiable in params)
+    deterministic_u(params, observation [..., o]) -> u [..., d]           (the action used for evaluation)
+    entropy(samples) -> H(π_a(·|s)) estimate                              (a-space entropy, a scalar)
+    next_value(params, next_observation [o], key, q_fn, tau) -> V(s')     (the soft value the critic bootstraps)
+
+plus `has_density` and, for families with a density, `score(samples)` (∇_u log π_u at the samples, [N, d]) and
+`wpo_log_prob_fn(samples, natural_gradient)` (u [d] -> log π_u(u), what the WPO projection differentiates).
+A new policy is one new module implementing this, registered in `wpgjax.rl.policies`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple, Protocol
+
+import chex
+import jax
+import jax.numpy as jnp
+
+from wpgjax import core
+
+__all__ = ["PolicySamples", "PolicyFamily", "QFunction", "tanh_log_jacobian", "broadcast_observation"]
+
+Params = Any
+QFunction = Callable[[chex.Array], chex.Array]  # actions [N, d] in [−1, 1] -> soft Q [N] (min over the twins)
+
+
+class PolicySamples(NamedTuple):
+  """N samples at one state: u [N, d] (unsquashed; differentiable in θ), log_prob_u [N] (log π_u(u); zeros for
+  implicit policies), mean/std [d] of a Gaussian proposal (zeros/ones where there is none)."""
+  u: chex.Array
+  log_prob_u: chex.Array
+  mean: chex.Array
+  std: chex.Array
+
+
+class PolicyFamily(Protocol):
+  """See the module docstring."""
+  name: str
+  has_density: bool
+
+  def init(self, key: chex.PRNGKey, observation: chex.Array) -> Params: ...
+
+  def sample(self, params: Params, observation: chex.Array, key: chex.PRNGKey,
+             num_samples: int) -> PolicySamples: ...
+
+  def deterministic_u(self, params: Params, observation: chex.Array) -> chex.Array: ...
+
+  def entropy(self, samples: PolicySamples) -> chex.Array: ...
+
+  def next_value(self, params: Params, next_observation: chex.Array, key: chex.PRNGKey, q_fn: QFunction,
+                 tau: chex.Numeric) -> chex.Array: ...
+
+
+def tanh_log_jacobian(u: chex.Array) -> chex.Array:
+  """log|det ∂a/∂u| of a = tanh(u) per sample: u [N, d] -> [N]."""
+  return jax.vmap(core.log_abs_det_jacobian)(u)
+
+
+def broadcast_observation(observation: chex.Array, num_samples: int) -> chex.Array:
+  """observation [o] -> [N, o]."""
+  return jnp.broadcast_to(observation, (num_samples, observation.shape[-1]))
