@@ -1,4 +1,4 @@
-"""The theory's numbers on the exact problems (THEORY.md §3, §5, §6), printed and saved as JSON + markdown.
+"""The theory's numbers on the exact problems (docs/theory.md §3, §5, §6), printed and saved as JSON + markdown.
 
     python benchmarks/theory_benchmark.py [--out benchmarks/results/theory_benchmark]
 
@@ -105,8 +105,8 @@ def _lqr() -> tuple[LinearQuadratic, tuple[np.ndarray, np.ndarray], float]:
   a *= 1.1 / np.max(np.abs(np.linalg.eigvals(a)))
   b = rng.normal(size=(2, 2)) / np.sqrt(2)
   lq = LinearQuadratic(a, b, np.diag([1.0, 0.5]), np.diag([0.8, 1.2]), 0.1 * np.eye(2), gamma=0.9, tau=0.5)
-  gain0, cov0 = lq.optimal().K + 0.3 * rng.normal(size=(2, 2)), 2.0 * np.eye(2)
-  value_matrix, _ = lq.evaluate(gain0, cov0)
+  gain0, cov0 = np.asarray(lq.optimum().K) + 0.3 * rng.normal(size=(2, 2)), 2.0 * np.eye(2)
+  value_matrix = np.asarray(lq.soft_value((gain0, cov0)).P)
   largest = float(np.max(np.linalg.eigvalsh(2.0 * (lq.R + lq.gamma * lq.B.T @ value_matrix @ lq.B))))
   return lq, (gain0, cov0), largest
 
@@ -150,7 +150,7 @@ def particle_error() -> dict[str, Any]:
       particles = mdp.sample_policy(jax.random.PRNGKey(seed), mdp0, count)
       trace = mdp.particle_wpgd(jax.random.PRNGKey(1000 + seed), particles, step_size=eta, num_steps=num_steps)
       per_seed.append((np.max(np.abs(np.asarray(trace.value) - exact_values)),
-                       float(np.max(np.asarray(mdp.tv_distance(trace.log_policy, exact.log_policy))))))
+                       float(np.max(np.asarray(mdp.tv_distance(trace.policy[-1], exact.policy[-1]))))))
     value_error, tv_error = np.mean(per_seed, axis=0)
     value_errors.append(float(value_error))
     tv_errors.append(float(tv_error))
@@ -170,7 +170,7 @@ def particle_error() -> dict[str, Any]:
     for seed in range(seeds):
       particles = bandit.sample(jax.random.PRNGKey(seed), bandit0, count)
       moved = np.asarray(bandit.particle_wpgd(jax.random.PRNGKey(1000 + seed), particles, step_size=eta,
-                                              num_steps=num_steps))
+                                              num_steps=num_steps).particles)
       per_seed.append(np.linalg.norm(moved.mean(0) - target_mean) + np.linalg.norm(np.cov(moved.T) - target_cov))
     errors.append(float(np.mean(per_seed)))
   out["gaussian_bandit"] = dict(step_size=eta, num_steps=num_steps, seeds=seeds, num_particles=counts,
@@ -191,7 +191,8 @@ def mala_vs_ula() -> dict[str, Any]:
     stationary = well.ula_stationary_log_density(eta)
     row = dict(step_size=eta, ula_exact_law_tv=float(well.tv_distance(stationary, gibbs)))
     for method in ("ula", "mala"):
-      moved = well.particle_wpgd(jax.random.PRNGKey(2), start, step_size=eta, num_steps=num_steps, method=method)
+      moved = well.particle_wpgd(jax.random.PRNGKey(2), start, step_size=eta, num_steps=num_steps,
+                                 method=method).particles
       row[f"{method}_particle_tv"] = float(well.histogram_tv(moved, gibbs))
     rows.append(row)
   double_well = dict(c=1.0, beta=0.5, tau=1.0, num_particles=count, num_steps=num_steps,
@@ -208,7 +209,7 @@ def mala_vs_ula() -> dict[str, Any]:
                ula_stationary_variance=float(bandit.stationary_cov(eta)[0, 0]))
     for method in ("ula", "mala"):
       moved = np.asarray(bandit.particle_wpgd(jax.random.PRNGKey(1), start, step_size=eta, num_steps=200,
-                                              method=method))
+                                              method=method).particles)
       row[f"{method}_particle_variance"] = float(np.var(moved))
     rows.append(row)
   gaussian = dict(H=2.0, tau=0.5, num_particles=count, num_steps=200, rows=rows,

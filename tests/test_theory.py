@@ -1,4 +1,4 @@
-"""wpgjax.theory: the history of one exact-law WPGD run against the problems' own quantities (THEORY.md §2, §3, §6).
+"""wpgjax.theory: the history of one exact-law WPGD run against the problems' own quantities (docs/theory.md §2, §3, §6).
 
 Small problems, one compilation per problem (module-scoped fixtures): T3 with 3 states on the default grid, a 2-D
 Gaussian bandit (T1), a 2x2 LQR (T2) and a coarse double well (T1).
@@ -78,8 +78,8 @@ def lqr_run():
   b = rng.normal(size=(2, 2)) / np.sqrt(2)
   q, r, w = np.diag([1.0, 0.5]), np.diag([0.8, 1.2]), 0.1 * np.eye(2)
   lq = LinearQuadratic(a, b, q, r, w, gamma=0.9, tau=0.5)
-  gain0, cov0 = lq.optimal().K + 0.3 * rng.normal(size=(2, 2)), 2.0 * np.eye(2)
-  value_matrix, _ = lq.evaluate(gain0, cov0)
+  gain0, cov0 = np.asarray(lq.optimum().K) + 0.3 * rng.normal(size=(2, 2)), 2.0 * np.eye(2)
+  value_matrix = np.asarray(lq.soft_value((gain0, cov0)).P)
   eta = 0.5 / np.max(np.linalg.eigvalsh(2.0 * (lq.R + lq.gamma * lq.B.T @ value_matrix @ lq.B)))
   states = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, -2.0]])
   history = theory.run_wpgd_theory(lq, (gain0, cov0), step_size=eta, num_steps=150, states=states)
@@ -104,12 +104,12 @@ def test_t3_history_matches_the_problems_own_quantities(mdp, mdp_initial, t3_his
   assert h.improvement.shape == (k_max, n) and h.pl_ratio.shape == (k_max + 1, n)
   # Iterates 0 and 1 against the problem's public one-policy methods.
   first, _ = mdp.wpgd_step(mdp_initial, h.step_size)
-  optimal_value = np.asarray(mdp.optimal.value)
+  optimal_value = np.asarray(mdp.optimal_value())
   for k, log_policy in ((0, mdp_initial), (1, first)):
     np.testing.assert_allclose(h.kl_residual[k], mdp.kl_residual(log_policy), rtol=0, atol=1e-12)
     np.testing.assert_allclose(h.bellman_residual[k], mdp.bellman_residual(log_policy), rtol=0, atol=1e-12)
     np.testing.assert_allclose(h.fisher_information[k], mdp.relative_fisher_information(log_policy), rtol=1e-12)
-    np.testing.assert_allclose(h.state_gap[k], optimal_value - np.asarray(mdp.evaluate(log_policy)), atol=1e-12)
+    np.testing.assert_allclose(h.state_gap[k], optimal_value - np.asarray(mdp.value(log_policy)), atol=1e-12)
     np.testing.assert_allclose(h.gap[k], mdp.gap(log_policy), rtol=0, atol=1e-12)
   identity = mdp.resolvent_identity(mdp_initial, first)
   np.testing.assert_allclose(h.improvement[0], identity.rhs, rtol=0, atol=1e-12)
@@ -140,9 +140,9 @@ def test_t3_history_matches_the_problems_own_quantities(mdp, mdp_initial, t3_his
 def test_single_state_histories_match_closed_forms(bandit, bandit_initial, t1_history, double_well_history):
   h = t1_history
   trace = bandit.exact_wpgd(bandit_initial, step_size=h.step_size, num_steps=h.num_steps)
-  np.testing.assert_allclose(h.kl_residual[:, 0], trace.kl_residual, rtol=0, atol=1e-12)
+  np.testing.assert_allclose(h.kl_residual[:, 0], trace.kl_residual[:, 0], rtol=0, atol=1e-12)
   np.testing.assert_allclose(h.gap, trace.gap, rtol=0, atol=1e-12)
-  np.testing.assert_allclose(h.fisher_information[:, 0], trace.fisher_information, rtol=1e-12)
+  np.testing.assert_allclose(h.fisher_information[:, 0], trace.fisher_information[:, 0], rtol=1e-12)
   # One state: V* − V^π = τKL(π‖p)/(1 − γ) and the exact floor is τKL(N(m, Σ_∞(η))‖p)/(1 − γ).
   np.testing.assert_allclose(h.gap, h.kl_residual[:, 0] / (1 - h.gamma), rtol=1e-10)
   assert h.reference_floor == pytest.approx(bandit.tau * float(bandit.stationary_kl(h.step_size)) / (1 - h.gamma))
@@ -157,13 +157,13 @@ def test_single_state_histories_match_closed_forms(bandit, bandit_initial, t1_hi
 def test_lqr_history_matches_the_problems_own_quantities(lqr_run):
   lq, gain0, cov0, eta, states, h = lqr_run
   assert h.problem == "lqr" and h.kl_residual.shape == (151, 3)
-  np.testing.assert_allclose(h.kl_residual[0], lq.kl_residual(gain0, cov0, states), rtol=1e-12)
-  np.testing.assert_allclose(h.state_gap[0], lq.optimality_gap(gain0, cov0, states), rtol=1e-10)
-  assert h.reference_floor == pytest.approx(lq.gap_floor(eta)) and h.bias_floor == pytest.approx(h.reference_floor,
+  np.testing.assert_allclose(h.kl_residual[0], lq.kl_residual((gain0, cov0), states), rtol=1e-12)
+  np.testing.assert_allclose(h.state_gap[0], lq.state_gap((gain0, cov0), states), rtol=1e-10)
+  assert h.reference_floor == pytest.approx(float(lq.reference_floor(eta))) and h.bias_floor == pytest.approx(h.reference_floor,
                                                                                                  rel=1e-8)
   # Fisher information of N(−Kx, Σ) to its Gibbs policy N(−K_g x, Σ_g) is computed by the history in closed
   # form, checked at x = e_1 against a Monte Carlo average of ‖∇log π − ∇log p‖² (200k samples, 1%).
-  gibbs = lq.gibbs_policy(gain0, cov0)
+  gibbs = lq.gibbs_policy((gain0, cov0))
   x = states[0]
   mean, target_mean = -gain0 @ x, -np.asarray(gibbs.K) @ x
   samples = mean + np.random.default_rng(0).normal(size=(200_000, 2)) @ np.linalg.cholesky(cov0).T

@@ -1,4 +1,4 @@
-"""The theorist's view of WPGD: every quantity of the convergence proof (THEORY.md §2, §3, §6) along one run.
+"""The theorist's view of WPGD: every quantity of the convergence proof (docs/theory.md §2, §3, §6) along one run.
 
 `run_wpgd_theory(problem, initial_policy, step_size=η, num_steps=K)` runs exact-law WPGD on a problem with exact
 answers and returns a `TheoryHistory` (host-side numpy float64 arrays) holding, for iterates k = 0..K and states s:
@@ -27,14 +27,15 @@ the theorem bounds the recursion E_{k+1} ≤ ρE_k + τδ_η/(1 − γ), an enve
 recursion at the predicted ρ; it equals the fitted floor exactly when every step contracts the excess E_k − floor
 by at least ρ (`max_stepwise_factor` ≤ ρ).
 
-`bias_floor_vs_step_size` sweeps η and fits the floor's log-log slope (THEORY: O(η); on T1–T3 it is O(η²)).
+`bias_floor_vs_step_size` sweeps η and fits the floor's log-log slope (docs/theory.md §3: O(η); on T1–T3 it is O(η²)).
 `plot_theory` and `plot_bias_floor` draw them (matplotlib, no pyplot state: safe under the Agg backend).
 
-Supported problems (initial_policy in brackets): `FiniteMDP` (T3) [log π_0, shape [n, G]]; `GaussianBandit` (T1)
+Supported problems: every `wpgjax.problems.ExactProblem`; the history is read off its `WPGDTrace`
+(initial_policy in brackets): `FiniteMDP` (T3) [log π_0, shape [n, G]]; `GaussianBandit` (T1)
 [GaussianPolicy(mean [d], cov [d, d])]; `DoubleWellBandit` (T1) [log π_0 on its grid, [G]]; `LinearQuadratic` (T2)
 [LQPolicy(K [m, n], Sigma [m, m]) or (K, Sigma)] — T2 has unbounded states, so its "states" are a finite set of
 evaluation states x [S, n] (argument `states`, default the unit vectors), E_k is the max over them, and the
-Bellman-contraction slack (which needs the sup over all states) is not reported (NaN).
+Bellman-contraction slack (which needs the sup over all states: `enumerable_states` is False) is not reported (NaN).
 """
 
 from __future__ import annotations
@@ -56,11 +57,7 @@ import jax
 import numpy as np
 
 from wpgjax.core import diagnostics
-from wpgjax.problems.bandit import DoubleWellBandit, GaussianBandit, GaussianPolicy
-from wpgjax.problems.finite_mdp import FiniteMDP
-from wpgjax.problems.lqr import LinearQuadratic
-
-_PROBLEM_TYPES = (FiniteMDP, GaussianBandit, DoubleWellBandit, LinearQuadratic)
+from wpgjax.problems import EXACT_PROBLEMS, ExactProblem, WPGDTrace
 
 
 # ------------------------------------------------------------------------------------------------- containers
@@ -225,25 +222,7 @@ class BiasFloorSweep:
                 slope=self.slope, prefactor=float(self.loglog.prefactor))
 
 
-# ------------------------------------------------------------------------------------------- per-problem traces
-
-
-@dataclasses.dataclass(frozen=True)
-class _RawTrace:
-  """What each problem adapter returns (numpy float64; shapes as in TheoryHistory, whose fields of the same names
-  are copied from it)."""
-  name: str
-  gap: np.ndarray
-  state_gap: np.ndarray
-  kl_residual: np.ndarray
-  bellman_residual: np.ndarray
-  contraction_slack: np.ndarray
-  improvement: np.ndarray
-  resolvent_lhs: np.ndarray
-  fisher_information: np.ndarray
-  lsi_lower_bound: float
-  reference_floor: float
-  edge_mass_lost: np.ndarray
+# ------------------------------------------------------------------------------------------------ from a trace
 
 
 def _contraction_slack(residual: np.ndarray, state_gap: np.ndarray, gamma: float) -> np.ndarray:
@@ -251,107 +230,31 @@ def _contraction_slack(residual: np.ndarray, state_gap: np.ndarray, gamma: float
   return residual - (state_gap - gamma * np.max(np.abs(state_gap), axis=1, keepdims=True))
 
 
-def _finite_mdp_trace(mdp: FiniteMDP, log_policy: Any, step_size: float, num_steps: int) -> _RawTrace:
-  trace = mdp.exact_wpgd(log_policy, step_size=step_size, num_steps=num_steps)
-  values = np.asarray(trace.value)
-  optimal_value = np.asarray(mdp.optimal.value)
-  state_gap = optimal_value[None] - values
-  residual = np.asarray(trace.kl_residual)
-  # Holley–Stroock: Q^π(s,a)/τ = −βa²/(2τ) + U_s(a)/τ with U_s = c_s sin(ωa + φ_s) + γΣ_{s'} p(s'|s,a)V^π(s'), whose
-  # oscillation over R is at most 2c_s + γ(max V − min V); the reference N(0, τ/β) has LSI constant β/τ.
-  amplitude = np.abs(np.asarray(mdp.params.reward_amplitude))
-  oscillation = 2.0 * np.max(amplitude) + mdp.gamma * np.max(values.max(axis=1) - values.min(axis=1))
-  lsi_lower_bound = mdp.beta / mdp.tau * math.exp(-oscillation / mdp.tau)
-  edge = np.asarray(trace.edge_mass_lost)
-  return _RawTrace("finite_mdp", np.asarray(trace.gap), state_gap, residual, np.asarray(trace.bellman_residual),
-                   _contraction_slack(residual, state_gap, mdp.gamma), np.asarray(trace.improvement),
-                   np.asarray(trace.resolvent_lhs), np.asarray(trace.fisher_information), lsi_lower_bound, math.nan,
-                   edge.max(axis=1) if edge.size else np.zeros(0))
-
-
-def _single_state_trace(name: str, gamma: float, values: np.ndarray, optimal_value: float, residual: np.ndarray,
-                        bellman_residual: np.ndarray, fisher: np.ndarray, lsi_lower_bound: float,
-                        reference_floor: float, edge_mass_lost: np.ndarray) -> _RawTrace:
-  """One state, so p^π = p for every π and P^π = 1: g_k = τKL_k − τKL_{k+1}, lhs = (1 − γ)(V_{k+1} − V_k)."""
-  state_gap = (optimal_value - values)[:, None]
-  residual = residual[:, None]
-  return _RawTrace(name, np.abs(state_gap[:, 0]), state_gap, residual, bellman_residual[:, None],
-                   _contraction_slack(residual, state_gap, gamma), (residual[:-1] - residual[1:]),
-                   ((1.0 - gamma) * np.diff(values))[:, None], fisher[:, None], lsi_lower_bound, reference_floor,
-                   edge_mass_lost)
-
-
-def _gaussian_bandit_trace(bandit: GaussianBandit, policy: Any, step_size: float, num_steps: int) -> _RawTrace:
-  policy = GaussianPolicy(*policy)
-  trace = bandit.exact_wpgd(policy, step_size=step_size, num_steps=num_steps)
-  values = np.asarray(trace.value)
-  bellman = np.asarray(bandit.bellman_residual(GaussianPolicy(trace.mean, trace.cov)))
-  reference = bandit.tau * float(bandit.stationary_kl(step_size)) / (1.0 - bandit.gamma)
-  return _single_state_trace("gaussian_bandit", bandit.gamma, values, float(bandit.optimal_value()),
-                             np.asarray(trace.kl_residual), bellman, np.asarray(trace.fisher_information),
-                             bandit.log_sobolev_constant, reference, np.zeros(num_steps))
-
-
-def _double_well_trace(bandit: DoubleWellBandit, log_density: Any, step_size: float, num_steps: int) -> _RawTrace:
-  trace = bandit.exact_wpgd(log_density, step_size=step_size, num_steps=num_steps)
-  values = np.asarray(trace.value)
-  bellman = bandit.tau * float(bandit.log_partition()) - (1.0 - bandit.gamma) * values
-  reference = float(bandit.gap(bandit.ula_stationary_log_density(step_size)))
-  return _single_state_trace("double_well_bandit", bandit.gamma, values, float(bandit.optimal_value()),
-                             np.asarray(trace.kl_residual), bellman, np.asarray(trace.fisher_information), math.nan,
-                             reference, np.asarray(trace.edge_mass_lost))
-
-
-def _gaussian_relative_fisher(mean: np.ndarray, cov: np.ndarray, target_mean: np.ndarray,
-                              target_cov: np.ndarray) -> np.ndarray:
-  """I(N(μ, Σ) ‖ N(μ_g, Σ_g)) = tr((Σ_g^{-1} − Σ^{-1}) Σ (Σ_g^{-1} − Σ^{-1})) + ‖Σ_g^{-1}(μ − μ_g)‖².
-
-  mean, target_mean: [S, m]; cov, target_cov: [m, m] -> [S]."""
-  target_precision = np.linalg.inv(target_cov)
-  precision_gap = target_precision - np.linalg.inv(cov)
-  trace_term = np.trace(precision_gap @ cov @ precision_gap)
-  drift = (mean - target_mean) @ target_precision.T
-  return trace_term + np.sum(drift**2, axis=-1)
-
-
-def _lqr_trace(lq: LinearQuadratic, policy: Any, step_size: float, num_steps: int,
-               states: np.ndarray) -> _RawTrace:
-  gain0, cov0 = policy
-  trajectory = lq.wpgd(gain0, cov0, step_size=step_size, num_steps=num_steps)
-  gains, covs = np.asarray(trajectory.K), np.asarray(trajectory.Sigma)
-  # V^{π_k}(x) = −xᵀP_k x − c_k from the trajectory; V*(x) from the optimum.
-  values = -np.einsum('si,kij,sj->ks', states, np.asarray(trajectory.P), states) - np.asarray(trajectory.c)[:, None]
-  optimal_value = np.asarray(lq.optimal_value(states))
-  state_gap = optimal_value[None] - values
-  residual, bellman, fisher, lsi = [], [], [], math.inf
-  for gain, cov in zip(gains, covs):
-    residual.append(np.asarray(lq.kl_residual(gain, cov, states)))
-    bellman.append(np.asarray(lq.soft_bellman_optimality(gain, cov, states)))
-    gibbs = lq.gibbs_policy(gain, cov)
-    gibbs_gain, gibbs_cov = np.asarray(gibbs.K), np.asarray(gibbs.Sigma)
-    fisher.append(_gaussian_relative_fisher(-states @ gain.T, cov, -states @ gibbs_gain.T, gibbs_cov))
-    lsi = min(lsi, 1.0 / float(np.max(np.linalg.eigvalsh(gibbs_cov))))
-  improvement, lhs = [], []
-  for k in range(num_steps):
-    sides = lq.resolvent_identity(gains[k], covs[k], gains[k + 1], covs[k + 1], states)
-    lhs.append(np.asarray(sides.lhs))
-    improvement.append(np.asarray(sides.rhs))
-  residual = np.stack(residual)
-  num_states = states.shape[0]
-  empty = np.zeros((0, num_states))
-  return _RawTrace("lqr", np.max(np.abs(state_gap), axis=1), state_gap, residual,
-                   np.stack(bellman) - values, np.full_like(residual, np.nan),
-                   np.stack(improvement) if improvement else empty, np.stack(lhs) if lhs else empty,
-                   np.stack(fisher), lsi, float(lq.gap_floor(step_size)), np.zeros(num_steps))
+def _traced_fields(problem: ExactProblem, trace: WPGDTrace, step_size: float) -> dict[str, Any]:
+  """The TheoryHistory fields read off the problem's trace (numpy float64), with the identity-2 slack where the
+  trace's states are all the states, the certified LSI constant min_k of the trace's, and the problem's exact
+  stationary floor."""
+  host = lambda x: np.asarray(x, np.float64)  # noqa: E731
+  state_gap, residual = host(trace.state_gap), host(trace.kl_residual)
+  slack = (_contraction_slack(residual, state_gap, problem.gamma) if problem.enumerable_states
+           else np.full_like(residual, np.nan))
+  return dict(gap=host(trace.gap), state_gap=state_gap, kl_residual=residual,
+              bellman_residual=host(trace.bellman_residual), contraction_slack=slack,
+              improvement=host(trace.improvement), resolvent_lhs=host(trace.resolvent_lhs),
+              fisher_information=host(trace.fisher_information),
+              lsi_lower_bound=float(np.min(host(trace.lsi_lower_bound))),
+              reference_floor=float(np.asarray(problem.reference_floor(step_size))),
+              edge_mass_lost=np.max(host(trace.edge_mass_lost), axis=1))
 
 
 # ----------------------------------------------------------------------------------------------------- the run
 
 
 def _check_problem(problem: Any) -> None:
-  if not isinstance(problem, _PROBLEM_TYPES):
-    names = ", ".join(t.__name__ for t in _PROBLEM_TYPES)
-    raise ValueError(f"problem must be one of {names}; got {type(problem).__name__}")
+  if not isinstance(problem, ExactProblem):
+    names = ", ".join(t.__name__ for t in EXACT_PROBLEMS)
+    raise ValueError(f"problem must be one of the exact problems (wpgjax.problems.ExactProblem: {names}); "
+                     f"got {type(problem).__name__}")
 
 
 def _check_step_count(num_steps: Any) -> int:
@@ -381,19 +284,20 @@ def _auto_fit(gap: np.ndarray, fit_start: int | None, transient_fraction: float)
     return first
 
 
-def run_wpgd_theory(problem: FiniteMDP | GaussianBandit | DoubleWellBandit | LinearQuadratic, initial_policy: Any,
+def run_wpgd_theory(problem: ExactProblem, initial_policy: Any,
                     *, step_size: float, num_steps: int, states: Any = None, fit_start: int | None = None,
                     transient_fraction: float = 1e-3, pl_relative_threshold: float = 1e-8) -> TheoryHistory:
   """Run exact-law WPGD on `problem` from `initial_policy` and collect every quantity of the proof.
 
   Args:
-    problem: FiniteMDP (T3), GaussianBandit or DoubleWellBandit (T1), LinearQuadratic (T2).
+    problem: an ExactProblem: FiniteMDP (T3), GaussianBandit or DoubleWellBandit (T1), LinearQuadratic (T2).
     initial_policy: π_0 in the problem's representation — FiniteMDP: log-density [n, G]; GaussianBandit:
       GaussianPolicy(mean [d], cov [d, d]) (or a (mean, cov) pair); DoubleWellBandit: log-density [G];
       LinearQuadratic: LQPolicy(K [m, n], Sigma [m, m]) (or a (K, Sigma) pair).
     step_size: η > 0 (the problem checks its own stability / grid-resolution bounds and raises ValueError).
     num_steps: K >= 3 iterations (enough to reach the plateau: the floor is the tail median).
-    states: T2 only, evaluation states x [S, n] (default the unit vectors e_1..e_n).
+    states: problems with a continuous state space only (T2), evaluation states x [S, n] (default the unit
+      vectors e_1..e_n); the others evaluate at all their states and raise ValueError if given.
     fit_start: first iterate of the geometric fit; None picks the first k where E_k − floor ≤
       transient_fraction · (E_0 − floor) (the asymptotic factor).
     transient_fraction: see fit_start.
@@ -405,45 +309,31 @@ def run_wpgd_theory(problem: FiniteMDP | GaussianBandit | DoubleWellBandit | Lin
   _check_problem(problem)
   num_steps = _check_step_count(num_steps)
   step_size = float(step_size)
-  if isinstance(problem, LinearQuadratic):
-    states = np.eye(problem.state_dim) if states is None else np.asarray(states, np.float64)
-    if states.ndim != 2 or states.shape[1] != problem.state_dim:
-      raise ValueError(f"states must have shape [S, n] with n = {problem.state_dim}, got {states.shape}")
-    raw = _lqr_trace(problem, tuple(initial_policy), step_size, num_steps, states)
-  elif states is not None:
-    raise ValueError("states is only used with LinearQuadratic (T2) problems")
-  elif isinstance(problem, FiniteMDP):
-    raw = _finite_mdp_trace(problem, initial_policy, step_size, num_steps)
-  elif isinstance(problem, GaussianBandit):
-    raw = _gaussian_bandit_trace(problem, initial_policy, step_size, num_steps)
-  else:
-    raw = _double_well_trace(problem, initial_policy, step_size, num_steps)
+  trace = problem.exact_wpgd(initial_policy, step_size=step_size, num_steps=num_steps, states=states)
+  traced = _traced_fields(problem, trace, step_size)
 
   tau, gamma = float(problem.tau), float(problem.gamma)
   with jax.enable_x64(True):
-    dissipation = np.asarray(diagnostics.fisher_dissipation(raw.fisher_information, tau))
-    threshold = pl_relative_threshold * float(np.max(raw.kl_residual))
-    pl_ratio = np.asarray(diagnostics.empirical_pl_ratio(dissipation, raw.kl_residual, threshold))
+    dissipation = np.asarray(diagnostics.fisher_dissipation(traced["fisher_information"], tau))
+    threshold = pl_relative_threshold * float(np.max(traced["kl_residual"]))
+    pl_ratio = np.asarray(diagnostics.empirical_pl_ratio(dissipation, traced["kl_residual"], threshold))
     if not np.any(np.isfinite(pl_ratio)):
       raise ValueError("every residual along the run is at rounding level: start farther from the optimum")
     pl_estimate = float(np.nanmin(pl_ratio))
     lsi_estimate = pl_estimate / (2.0 * tau)
     predicted = _scalar(diagnostics.predicted_contraction_factor(lsi_estimate, tau, step_size, gamma))
     bound = _scalar(diagnostics.contraction_factor_bound(lsi_estimate, tau, step_size, gamma))
-    certified = (_scalar(diagnostics.contraction_factor_bound(raw.lsi_lower_bound, tau, step_size, gamma))
-                 if np.isfinite(raw.lsi_lower_bound) and raw.lsi_lower_bound > 0 else math.nan)
-  fit = _auto_fit(raw.gap, fit_start, transient_fraction)
-  traced = {f.name: getattr(raw, f.name) for f in dataclasses.fields(raw) if f.name != "name"}
-  traced.update(lsi_lower_bound=float(raw.lsi_lower_bound), reference_floor=float(raw.reference_floor),
-                edge_mass_lost=np.asarray(raw.edge_mass_lost, np.float64))
+    lsi_lower_bound = traced["lsi_lower_bound"]
+    certified = (_scalar(diagnostics.contraction_factor_bound(lsi_lower_bound, tau, step_size, gamma))
+                 if np.isfinite(lsi_lower_bound) and lsi_lower_bound > 0 else math.nan)
+  fit = _auto_fit(traced["gap"], fit_start, transient_fraction)
   return TheoryHistory(
-      problem=raw.name, step_size=step_size, tau=tau, gamma=gamma, dissipation=dissipation, pl_ratio=pl_ratio,
+      problem=problem.name, step_size=step_size, tau=tau, gamma=gamma, dissipation=dissipation, pl_ratio=pl_ratio,
       pl_estimate=pl_estimate, lsi_estimate=lsi_estimate, fit=fit, predicted_factor=predicted, factor_bound=bound,
       certified_factor_bound=certified, **traced)
 
 
-def bias_floor_vs_step_size(problem: FiniteMDP | GaussianBandit | DoubleWellBandit | LinearQuadratic,
-                            initial_policy: Any, step_sizes: Sequence[float], num_steps: int | Sequence[int],
+def bias_floor_vs_step_size(problem: ExactProblem, initial_policy: Any, step_sizes: Sequence[float], num_steps: int | Sequence[int],
                             **kwargs: Any) -> BiasFloorSweep:
   """Run `run_wpgd_theory` at each η and fit the log-log slope of the fitted floor against η.
 

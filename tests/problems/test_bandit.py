@@ -9,8 +9,9 @@ import pytest
 import scipy.integrate
 import scipy.linalg
 
-from wpgjax.problems import bandit as bandit_lib
-from wpgjax.problems.bandit import DoubleWellBandit, GaussianBandit, GaussianPolicy
+from wpgjax.problems import DoubleWellBandit, GaussianBandit, GaussianPolicy
+from wpgjax.problems import double_well as double_well_lib
+from wpgjax.problems import gaussian_bandit as gaussian_bandit_lib
 
 STEP = 0.2  # η λ_max(H) ≈ 0.44 for the fixture's H
 DW_STEP = 0.05  # below the double well's grid bound 2/(4c(L² − 1) + β) ≈ 0.0615
@@ -42,8 +43,9 @@ def double_well_particles(double_well):
   """40k particles drawn from the Gibbs law, then 100 ULA and 100 MALA steps at the same η."""
   gibbs = double_well.gibbs_log_density()
   start = double_well.sample_grid_law(jax.random.PRNGKey(0), gibbs, 40_000)
-  ula = double_well.particle_wpgd(jax.random.PRNGKey(1), start, step_size=DW_STEP, num_steps=100, method="ula")
-  mala = double_well.particle_wpgd(jax.random.PRNGKey(1), start, step_size=DW_STEP, num_steps=100, method="mala")
+  ula = double_well.particle_wpgd(jax.random.PRNGKey(1), start, step_size=DW_STEP, num_steps=100, method="ula").particles
+  mala = double_well.particle_wpgd(jax.random.PRNGKey(1), start, step_size=DW_STEP, num_steps=100,
+                                method="mala").particles
   return start, np.asarray(ula), np.asarray(mala)
 
 
@@ -60,22 +62,22 @@ def _random_spd(rng, d):
 def test_gaussian_iterates_match_closed_form(gaussian_bandit, initial_policy):
   num_steps = 60
   trace = gaussian_bandit.exact_wpgd(initial_policy, step_size=STEP, num_steps=num_steps)
-  assert trace.mean.shape == (num_steps + 1, 2) and trace.cov.shape == (num_steps + 1, 2, 2)
-  assert trace.mean.dtype == jnp.float64
+  assert trace.policy.mean.shape == (num_steps + 1, 2) and trace.policy.cov.shape == (num_steps + 1, 2, 2)
+  assert trace.policy.mean.dtype == jnp.float64
   contraction = np.eye(2) - STEP * gaussian_bandit.H
   for k in (0, 1, 7, 30, num_steps):
     closed = gaussian_bandit.closed_form_policy(initial_policy, step_size=STEP, k=k)
-    np.testing.assert_allclose(trace.mean[k], closed.mean, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(trace.cov[k], closed.cov, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(trace.policy.mean[k], closed.mean, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(trace.policy.cov[k], closed.cov, rtol=0, atol=1e-12)
     # μ_k − m = (I − ηH)^k (μ_0 − m), straight from numpy.
     expected_mean = gaussian_bandit.m + np.linalg.matrix_power(contraction, k) @ (
         np.asarray(initial_policy.mean) - gaussian_bandit.m)
-    np.testing.assert_allclose(trace.mean[k], expected_mean, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(trace.policy.mean[k], expected_mean, rtol=0, atol=1e-12)
   # One explicit step of the covariance recursion.
   expected_cov1 = contraction @ np.asarray(initial_policy.cov) @ contraction + 2 * STEP * 0.3 * np.eye(2)
-  np.testing.assert_allclose(trace.cov[1], expected_cov1, rtol=0, atol=1e-14)
+  np.testing.assert_allclose(trace.policy.cov[1], expected_cov1, rtol=0, atol=1e-14)
   # The value gap along the iterates is the KL gap.
-  np.testing.assert_allclose(trace.gap, trace.kl_residual / (1 - 0.9), rtol=1e-12, atol=1e-12)
+  np.testing.assert_allclose(trace.gap, trace.kl_residual[:, 0] / (1 - 0.9), rtol=1e-12, atol=1e-12)
 
 
 def test_gaussian_stationary_covariance_is_the_fixed_point(gaussian_bandit, initial_policy):
@@ -132,8 +134,8 @@ def test_gaussian_fisher_is_the_kl_dissipation_and_satisfies_lsi(gaussian_bandit
   deviations = []
   for step in (1e-3, 1e-4):
     trace = gaussian_bandit.exact_wpgd(initial_policy, step_size=step, num_steps=60)
-    dissipation = (trace.kl_residual[0] - trace.kl_residual[1]) / step
-    deviations.append(abs(float(dissipation / (tau**2 * trace.fisher_information[0])) - 1))
+    dissipation = (trace.kl_residual[0, 0] - trace.kl_residual[1, 0]) / step
+    deviations.append(abs(float(dissipation / (tau**2 * trace.fisher_information[0, 0])) - 1))
   assert deviations[1] < 2e-4 and deviations[1] < 0.2 * deviations[0], deviations
   rng = np.random.default_rng(1)
   policies = GaussianPolicy(jnp.asarray(rng.normal(size=(8, 2))), jnp.stack([_random_spd(rng, 2) for _ in range(8)]))
@@ -149,7 +151,7 @@ def test_particle_ula_matches_exact_gaussian_law(gaussian_bandit, initial_policy
   num_particles, num_steps = 20_000, 10
   start = gaussian_bandit.sample(jax.random.PRNGKey(3), initial_policy, num_particles)
   final = np.asarray(gaussian_bandit.particle_wpgd(jax.random.PRNGKey(4), start, step_size=STEP,
-                                                   num_steps=num_steps, method="ula"))
+                                                   num_steps=num_steps, method="ula").particles)
   exact = gaussian_bandit.closed_form_policy(initial_policy, step_size=STEP, k=num_steps)
   mean, cov = np.asarray(exact.mean), np.asarray(exact.cov)
   mean_z = (final.mean(0) - mean) / np.sqrt(np.diag(cov) / num_particles)
@@ -225,17 +227,17 @@ def test_double_well_exact_law_reaches_the_ula_stationary_law(double_well):
   stationary = double_well.ula_stationary_log_density(DW_STEP)
   # A fixed point of the grid kernel: 100 exact-law steps leave it where it is.
   still = double_well.exact_wpgd(stationary, step_size=DW_STEP, num_steps=100)
-  assert float(double_well.tv_distance(still.log_density, stationary)) <= 1e-12
+  assert float(double_well.tv_distance(still.policy[-1], stationary)) <= 1e-12
   assert np.ptp(np.asarray(still.value)) <= 1e-12
   trace = double_well.exact_wpgd(gibbs, step_size=DW_STEP, num_steps=100)
-  assert float(double_well.tv_distance(trace.log_density, stationary)) <= 1e-9
+  assert float(double_well.tv_distance(trace.policy[-1], stationary)) <= 1e-9
   assert np.all(np.abs(trace.edge_mass_lost) <= 1e-12)
   # ULA's stationary law is biased away from Gibbs, by O(η) in total variation.
   bias = float(double_well.tv_distance(stationary, gibbs))
   half_bias = float(double_well.tv_distance(double_well.ula_stationary_log_density(DW_STEP / 2), gibbs))
   assert 0.02 < bias and 1.6 <= bias / half_bias <= 2.8, (bias, half_bias)
-  np.testing.assert_allclose(trace.tv_to_gibbs[-1], bias, rtol=1e-6)
-  np.testing.assert_allclose(trace.gap[-1], trace.kl_residual[-1] / (1 - double_well.gamma), rtol=1e-10)
+  np.testing.assert_allclose(trace.aux["tv_to_gibbs"][-1], bias, rtol=1e-6)
+  np.testing.assert_allclose(trace.gap[-1], trace.kl_residual[-1, 0] / (1 - double_well.gamma), rtol=1e-10)
 
 
 def test_double_well_kl_dissipation_matches_fisher(double_well):
@@ -244,10 +246,12 @@ def test_double_well_kl_dissipation_matches_fisher(double_well):
   deviations = []
   for step in (4e-3, 1e-3):
     trace = double_well.exact_wpgd(start, step_size=step, num_steps=100)
-    ratio = (trace.kl_residual[0] - trace.kl_residual[1]) / (step * double_well.tau**2 * trace.fisher_information[0])
+    ratio = ((trace.kl_residual[0, 0] - trace.kl_residual[1, 0])
+             / (step * double_well.tau**2 * trace.fisher_information[0, 0]))
     deviations.append(abs(float(ratio) - 1))
   assert deviations[1] < 0.05 and deviations[1] < 0.4 * deviations[0], deviations
-  np.testing.assert_allclose(trace.fisher_information[0], double_well.relative_fisher_information(start), rtol=1e-12)
+  np.testing.assert_allclose(trace.fisher_information[0, 0], double_well.relative_fisher_information(start),
+                             rtol=1e-12)
   # Finite-difference scores: I(p‖p) is zero up to O(Δa⁴) (here ~1e-5, against I ≈ 80 at the start).
   assert float(double_well.relative_fisher_information(double_well.gibbs_log_density())) <= 1e-4
 
@@ -291,4 +295,5 @@ def test_double_well_rejects_bad_input(double_well):
     DoubleWellBandit(1.0, 0.5, 0.5, 0.9, grid_size=2)
   with pytest.raises(ValueError, match="particles must have shape"):
     double_well.particle_wpgd(jax.random.PRNGKey(0), jnp.zeros((5, 2)), step_size=0.01, num_steps=1)
-  assert set(bandit_lib.__all__) <= set(dir(bandit_lib))
+  for module in (double_well_lib, gaussian_bandit_lib):
+    assert set(module.__all__) <= set(dir(module))

@@ -1,4 +1,4 @@
-"""T3 finite-state, continuous-action MDP: the identities of THEORY.md §2 on the grid, exact-law and particle WPGD."""
+"""T3 finite-state, continuous-action MDP: the identities of docs/theory.md §2 on the grid, exact-law and particle WPGD."""
 
 from __future__ import annotations
 
@@ -41,19 +41,19 @@ def exact_traces(mdp, initial_policy):
 
 
 def test_soft_value_iteration_reaches_a_fixed_point_of_t_star(mdp):
-  optimal = mdp.optimal
+  optimal = mdp.optimum()
   value = np.asarray(optimal.value)
   assert float(optimal.residual) <= 1e-12
   assert np.max(np.abs(np.asarray(mdp.soft_bellman_optimality(optimal.value)) - value)) <= 1e-12
   # π* is the Gibbs policy of itself: its exact value is V*, its residual is 0.
-  np.testing.assert_allclose(mdp.evaluate(optimal.log_policy), value, rtol=0, atol=1e-10)
+  np.testing.assert_allclose(mdp.value(optimal.log_policy), value, rtol=0, atol=1e-10)
   assert np.max(np.abs(mdp.kl_residual(optimal.log_policy))) <= 1e-10
   assert abs(np.sum(np.exp(np.asarray(optimal.log_policy[0]))) * mdp.grid_spacing - 1) <= 1e-13
 
 
 def test_model_derivatives_and_evaluation(mdp, random_policies):
   """∂_aQ (analytic, ∂p = p(w − Σpw)) against autodiff; V^π solves its Bellman equation."""
-  value = mdp.optimal.value
+  value = mdp.optimal_value()
   actions = jnp.asarray(np.random.default_rng(0).normal(size=(3, 7)) * 2)
   # Q(s, a_sj) depends on a_sj only, so the gradient of the sum is the matrix of partial derivatives.
   autodiff = jax.grad(lambda a: jnp.sum(mdp.q_at(value, a)))(actions)
@@ -61,7 +61,7 @@ def test_model_derivatives_and_evaluation(mdp, random_policies):
   probs = np.asarray(mdp.transition_probs(actions))
   np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=0, atol=1e-14)
   for log_policy in random_policies[:2]:
-    v = np.asarray(mdp.evaluate(log_policy))
+    v = np.asarray(mdp.value(log_policy))
     bellman = np.asarray(mdp.policy_reward(log_policy)) + mdp.gamma * np.asarray(mdp.policy_transition(log_policy)) @ v
     np.testing.assert_allclose(v, bellman, rtol=0, atol=1e-12)
 
@@ -99,10 +99,10 @@ def test_discrete_resolvent_identity_along_wpgd(mdp, initial_policy, exact_trace
 
 
 def test_bellman_contraction_inequality(mdp, random_policies, exact_traces):
-  optimal_value = np.asarray(mdp.optimal.value)
+  optimal_value = np.asarray(mdp.optimal_value())
   for log_policy in random_policies:
     residual = np.asarray(mdp.bellman_residual(log_policy))
-    gap = optimal_value - np.asarray(mdp.evaluate(log_policy))
+    gap = optimal_value - np.asarray(mdp.value(log_policy))
     bound = gap - mdp.gamma * np.max(np.abs(gap))
     np.testing.assert_allclose(mdp.contraction_lower_bound(log_policy), bound, rtol=0, atol=1e-12)
     assert np.all(residual >= bound - 1e-12)
@@ -136,7 +136,7 @@ def test_exact_wpgd_decays_geometrically_to_an_eta_squared_floor(exact_traces):
   floors, rates = np.array(floors), np.array(rates)
   # Geometric decay with a contraction factor exp(−c η) per step: the rate per unit time does not depend on η.
   assert np.all(rates > 0.1) and rates.max() / rates.min() < 1.5, rates
-  # The floor shrinks at least linearly with η (THEORY: O(η); here it is O(η²)).
+  # The floor shrinks at least linearly with η (docs/theory.md §3: O(η); here it is O(η²)).
   slack = 0.1
   assert np.all(floors[1:] <= 0.5 * floors[:-1] * (1 + slack)), floors
   slope = np.polyfit(np.log(STEP_SIZES), np.log(floors), 1)[0]
@@ -169,7 +169,7 @@ def test_particle_wpgd_approaches_the_exact_law(mdp, initial_policy, exact_trace
                                 num_steps=num_steps)
       assert trace.value.shape == (num_steps + 1, 3) and trace.particles.shape == (3, num_particles)
       value_error = np.max(np.abs(np.asarray(trace.value) - exact_values))
-      policy_error = np.max(np.asarray(mdp.tv_distance(trace.log_policy, exact_policy)))
+      policy_error = np.max(np.asarray(mdp.tv_distance(trace.policy[-1], exact_policy)))
       errors.setdefault(num_particles, []).append((value_error, policy_error))
   small, large = np.mean(errors[100], axis=0), np.mean(errors[3000], axis=0)
   assert np.all(large < 0.5 * small), errors
@@ -204,7 +204,7 @@ def test_finite_mdp_rejects_bad_input(mdp, initial_policy):
   with pytest.raises(ValueError, match="step_size"):
     mdp.particle_wpgd(jax.random.PRNGKey(0), jnp.zeros((n, 8)), step_size=-0.1, num_steps=1, method="mala")
   with pytest.raises(ValueError, match="log_policy must have shape"):
-    mdp.evaluate(initial_policy[:, :-1])
+    mdp.value(initial_policy[:, :-1])
   with pytest.raises(ValueError, match="new_log_policy must have shape"):
     mdp.resolvent_identity(initial_policy, initial_policy[:2])
   with pytest.raises(ValueError, match="value must have shape"):

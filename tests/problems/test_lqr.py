@@ -1,4 +1,4 @@
-"""Tests for T2, entropy-regularized discounted LQR (wpgjax.problems.lqr; THEORY.md §5 T2).
+"""Tests for T2, entropy-regularized discounted LQR (wpgjax.problems.lqr; docs/theory.md §5 T2).
 
 References are computed independently in NumPy/SciPy (solve_discrete_are, solve_discrete_lyapunov, trapezoid
 quadrature of exp(Q/τ), Gauss–Hermite expectations), never through the library's own closed forms. Compiled
@@ -15,6 +15,12 @@ import scipy.linalg
 from wpgjax.problems import LinearQuadratic
 
 TOL = 1e-10
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _x64():
+  with jax.enable_x64(True):
+    yield
 
 # (n, m, gamma, tau, seed): a 1-D problem, a 2-state/2-action problem, and a non-square one (n=3, m=2).
 PROBLEM_SPECS = {
@@ -46,7 +52,7 @@ def _radius(lq: LinearQuadratic, gain: np.ndarray) -> float:
 
 def _random_policy(lq: LinearQuadratic, rng: np.random.Generator, scale: float = 0.5):
   """A random stabilizing gain (K* + noise, halved until sqrt(γ)ρ(A − BK) is halfway to 1) and a random SPD Σ."""
-  gain_opt = lq.optimal().K
+  gain_opt = lq.optimum().K
   limit = 0.5 * (1.0 + _radius(lq, gain_opt))
   direction = rng.normal(size=gain_opt.shape)
   while _radius(lq, gain_opt + scale * direction) >= limit:
@@ -90,7 +96,7 @@ def _log_integral_exp_q(lq: LinearQuadratic, gain, covariance, states, center_ga
   eigenvalues, eigenvectors = np.linalg.eigh(center_cov)
   transform = eigenvectors * np.sqrt(eigenvalues)                                     # u = c + T z
   actions = -(states @ center_gain.T)[:, None, :] + unit @ transform.T                # [S, G, m]
-  q_values = lq.soft_q(gain, covariance, states[:, None, :], actions)                 # [S, G]
+  q_values = lq.soft_q((gain, covariance), states[:, None, :], actions)                 # [S, G]
   q_max = q_values.max(axis=1, keepdims=True)
   log_sum = np.log(np.sum(np.exp((q_values - q_max) / lq.tau), axis=1))
   log_volume = m * np.log(spacing) + np.log(np.prod(np.sqrt(eigenvalues)))
@@ -132,7 +138,7 @@ def test_import_from_problems_package():
 
 def test_riccati_solution_matches_scipy(problem):
   lq = problem
-  opt = lq.optimal()
+  opt = lq.optimum()
   p_ref = scipy.linalg.solve_discrete_are(np.sqrt(lq.gamma) * lq.A, np.sqrt(lq.gamma) * lq.B, lq.Q, lq.R)
   np.testing.assert_allclose(opt.P, p_ref, rtol=TOL, atol=TOL)
   assert opt.P.dtype == np.float64
@@ -148,23 +154,23 @@ def test_riccati_solution_matches_scipy(problem):
 
 def test_optimum_is_fixed_point_of_soft_bellman_optimality(problem):
   lq = problem
-  opt = lq.optimal()
+  opt = lq.optimum()
   x = _states(lq, 1)
   backup = _log_integral_exp_q(lq, opt.K, opt.Sigma, x, opt.K, opt.Sigma)   # T*V* by quadrature
   v_star = -np.einsum("si,ij,sj->s", x, opt.P, x) - opt.c
   np.testing.assert_allclose(backup, v_star, rtol=TOL, atol=TOL)
   np.testing.assert_allclose(lq.optimal_value(x), v_star, rtol=TOL, atol=TOL)
-  np.testing.assert_allclose(lq.soft_bellman_optimality(opt.K, opt.Sigma, x), v_star, rtol=TOL, atol=TOL)
-  np.testing.assert_allclose(lq.kl_residual(opt.K, opt.Sigma, x), 0.0, atol=1e-12)
-  gibbs = lq.gibbs_policy(opt.K, opt.Sigma)
+  np.testing.assert_allclose(lq.soft_bellman_optimality((opt.K, opt.Sigma), x), v_star, rtol=TOL, atol=TOL)
+  np.testing.assert_allclose(lq.kl_residual((opt.K, opt.Sigma), x), 0.0, atol=1e-12)
+  gibbs = lq.gibbs_policy((opt.K, opt.Sigma))
   np.testing.assert_allclose(gibbs.K, opt.K, rtol=TOL, atol=TOL)
   np.testing.assert_allclose(gibbs.Sigma, opt.Sigma, rtol=TOL, atol=TOL)
 
 
 def test_evaluate_at_optimum_reproduces_optimal(problem):
   lq = problem
-  opt = lq.optimal()
-  value_matrix, constant = lq.evaluate(opt.K, opt.Sigma)
+  opt = lq.optimum()
+  value_matrix, constant = lq.soft_value((opt.K, opt.Sigma))
   np.testing.assert_allclose(value_matrix, opt.P, rtol=TOL, atol=TOL)
   np.testing.assert_allclose(constant, opt.c, rtol=TOL, atol=TOL)
 
@@ -175,9 +181,9 @@ def test_optimum_dominates_random_policies(problem):
   x = _states(lq, 2)
   for _ in range(3):
     gain, covariance = _random_policy(lq, rng)
-    gap = lq.optimality_gap(gain, covariance, x)
+    gap = lq.state_gap((gain, covariance), x)
     assert np.all(gap > 0.0)
-    np.testing.assert_allclose(gap, lq.optimal_value(x) - lq.value(gain, covariance, x), rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(gap, lq.optimal_value(x) - lq.value((gain, covariance), x), rtol=TOL, atol=TOL)
 
 
 # --------------------------------------------------------------------------------------------------- evaluation
@@ -187,7 +193,7 @@ def test_evaluate_matches_lyapunov_and_soft_bellman_equation(problem):
   lq = problem
   rng = np.random.default_rng(7)
   gain, covariance = _random_policy(lq, rng)
-  value_matrix, constant = lq.evaluate(gain, covariance)
+  value_matrix, constant = lq.soft_value((gain, covariance))
   p_ref = _reference_value_matrix(lq, gain)
   np.testing.assert_allclose(value_matrix, p_ref, rtol=TOL, atol=TOL)
   m = lq.action_dim
@@ -201,24 +207,24 @@ def test_evaluate_matches_lyapunov_and_soft_bellman_equation(problem):
   mean_next = x @ lq.A.T + u @ lq.B.T
   q_ref = (-np.einsum("si,ij,sj->s", x, lq.Q, x) - np.einsum("si,ij,sj->s", u, lq.R, u)
            - lq.gamma * (np.einsum("si,ij,sj->s", mean_next, p_ref, mean_next) + np.trace(p_ref @ lq.W) + c_ref))
-  np.testing.assert_allclose(lq.soft_q(gain, covariance, x, u), q_ref, rtol=TOL, atol=TOL)
-  expected_q = _hermite_expectation(lambda actions: lq.soft_q(gain, covariance, x[:, None, :], actions),
+  np.testing.assert_allclose(lq.soft_q((gain, covariance), x, u), q_ref, rtol=TOL, atol=TOL)
+  expected_q = _hermite_expectation(lambda actions: lq.soft_q((gain, covariance), x[:, None, :], actions),
                                     -x @ gain.T, covariance)
   entropy = 0.5 * (m * np.log(2 * np.pi * np.e) + np.linalg.slogdet(covariance)[1])
-  np.testing.assert_allclose(lq.value(gain, covariance, x), expected_q + lq.tau * entropy, rtol=TOL, atol=TOL)
+  np.testing.assert_allclose(lq.value((gain, covariance), x), expected_q + lq.tau * entropy, rtol=TOL, atol=TOL)
 
 
 def test_gibbs_policy_is_normalized_exp_soft_q(problem):
   lq = problem
   rng = np.random.default_rng(11)
   gain, covariance = _random_policy(lq, rng)
-  gibbs = lq.gibbs_policy(gain, covariance)
+  gibbs = lq.gibbs_policy((gain, covariance))
   gain_ref, cov_ref = _reference_gibbs(lq, gain)
   np.testing.assert_allclose(gibbs.K, gain_ref, rtol=TOL, atol=TOL)
   np.testing.assert_allclose(gibbs.Sigma, cov_ref, rtol=TOL, atol=TOL)
   # Mode and curvature straight from the library's soft Q: ∇_uQ(x, −K_g x) = 0 and −∇²_uQ/τ = Σ_g^{-1}.
   x = _states(lq, 4)[0]
-  q_of_u = lambda u: lq.soft_q(gain, covariance, x, u)  # noqa: E731
+  q_of_u = lambda u: lq.soft_q((gain, covariance), x, u)  # noqa: E731
   mode = -gibbs.K @ x
   step = 1e-3
   m = lq.action_dim
@@ -238,16 +244,16 @@ def test_kl_residual_two_ways(problem):
   x = _states(lq, 5)
   for _ in range(3):
     gain, covariance = _random_policy(lq, rng)
-    residual = lq.kl_residual(gain, covariance, x)
+    residual = lq.kl_residual((gain, covariance), x)
     gain_g, cov_g = _reference_gibbs(lq, gain)
     kl_ref = lq.tau * _gaussian_kl(-x @ gain.T, covariance, -x @ gain_g.T, cov_g)
     np.testing.assert_allclose(residual, kl_ref, rtol=TOL, atol=TOL)
-    gibbs = lq.gibbs_policy(gain, covariance)
-    np.testing.assert_allclose(residual, lq.tau * lq.policy_kl(gain, covariance, gibbs.K, gibbs.Sigma, x),
+    gibbs = lq.gibbs_policy((gain, covariance))
+    np.testing.assert_allclose(residual, lq.tau * lq.policy_kl((gain, covariance), gibbs, x),
                                rtol=TOL, atol=TOL)
     backup = _log_integral_exp_q(lq, gain, covariance, x, gain_g, cov_g)
-    np.testing.assert_allclose(lq.soft_bellman_optimality(gain, covariance, x), backup, rtol=TOL, atol=TOL)
-    np.testing.assert_allclose(residual, backup - lq.value(gain, covariance, x), rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(lq.soft_bellman_optimality((gain, covariance), x), backup, rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(residual, backup - lq.value((gain, covariance), x), rtol=TOL, atol=TOL)
     assert np.all(residual > 0)
 
 
@@ -258,10 +264,10 @@ def test_resolvent_identity_for_arbitrary_pairs(problem):
   for _ in range(3):
     gain, covariance = _random_policy(lq, rng)
     next_gain, next_covariance = _random_policy(lq, rng)
-    sides = lq.resolvent_identity(gain, covariance, next_gain, next_covariance, x)
+    sides = lq.resolvent_identity((gain, covariance), (next_gain, next_covariance), x)
     np.testing.assert_allclose(sides.lhs, sides.rhs, rtol=TOL, atol=TOL)
     # lhs directly: ΔV(x) − γE[ΔV(x')], x' ∼ N((A − BK')x, BΣ'Bᵀ + W), by Gauss–Hermite on the library's values.
-    delta = lambda y: lq.value(next_gain, next_covariance, y) - lq.value(gain, covariance, y)  # noqa: E731
+    delta = lambda y: lq.value((next_gain, next_covariance), y) - lq.value((gain, covariance), y)  # noqa: E731
     next_cov = lq.B @ next_covariance @ lq.B.T + lq.W
     lhs_direct = delta(x) - lq.gamma * _hermite_expectation(delta, x @ (lq.A - lq.B @ next_gain).T, next_cov)
     np.testing.assert_allclose(sides.lhs, lhs_direct, rtol=TOL, atol=TOL)
@@ -270,8 +276,6 @@ def test_resolvent_identity_for_arbitrary_pairs(problem):
     rhs_direct = lq.tau * (_gaussian_kl(-x @ gain.T, covariance, -x @ gain_g.T, cov_g)
                            - _gaussian_kl(-x @ next_gain.T, next_covariance, -x @ gain_g.T, cov_g))
     np.testing.assert_allclose(sides.rhs, rhs_direct, rtol=TOL, atol=TOL)
-    np.testing.assert_allclose(lq.resolvent_gain(gain, covariance, next_gain, next_covariance, x), sides.rhs,
-                               rtol=TOL, atol=TOL)
 
 
 # --------------------------------------------------------------------------------------------------------- WPGD
@@ -285,39 +289,40 @@ def wpgd_run(problem):
   lq = problem
   gain, _ = _random_policy(lq, np.random.default_rng(19))
   covariance = 2.0 * np.eye(lq.action_dim)
-  value_matrix, _ = lq.evaluate(gain, covariance)
+  value_matrix, _ = lq.soft_value((gain, covariance))
   hessian = 2.0 * (lq.R + lq.gamma * lq.B.T @ value_matrix @ lq.B)
   step_size = 1.0 / np.max(np.linalg.eigvalsh(hessian))
-  return lq, gain, covariance, step_size, lq.wpgd(gain, covariance, step_size=step_size, num_steps=NUM_WPGD_STEPS)
+  trace = lq.exact_wpgd((gain, covariance), step_size=step_size, num_steps=NUM_WPGD_STEPS)
+  return lq, gain, covariance, step_size, trace
 
 
 def test_wpgd_first_step_and_shapes(wpgd_run):
   lq, gain, covariance, eta, traj = wpgd_run
   n, m = lq.state_dim, lq.action_dim
-  assert traj.K.shape == (NUM_WPGD_STEPS + 1, m, n) and traj.Sigma.shape == (NUM_WPGD_STEPS + 1, m, m)
-  assert traj.P.shape == (NUM_WPGD_STEPS + 1, n, n) and traj.c.shape == (NUM_WPGD_STEPS + 1,)
-  np.testing.assert_array_equal(traj.K[0], gain)
+  assert traj.policy.K.shape == (NUM_WPGD_STEPS + 1, m, n) and traj.policy.Sigma.shape == (NUM_WPGD_STEPS + 1, m, m)
+  assert traj.aux.P.shape == (NUM_WPGD_STEPS + 1, n, n) and traj.aux.c.shape == (NUM_WPGD_STEPS + 1,)
+  np.testing.assert_array_equal(traj.policy.K[0], gain)
   p0 = _reference_value_matrix(lq, gain)
   hessian = 2.0 * (lq.R + lq.gamma * lq.B.T @ p0 @ lq.B)
   contraction = np.eye(m) - eta * hessian
-  np.testing.assert_allclose(traj.K[1], gain - eta * (hessian @ gain - 2 * lq.gamma * lq.B.T @ p0 @ lq.A),
+  np.testing.assert_allclose(traj.policy.K[1], gain - eta * (hessian @ gain - 2 * lq.gamma * lq.B.T @ p0 @ lq.A),
                              rtol=TOL, atol=TOL)
-  np.testing.assert_allclose(traj.Sigma[1], contraction @ covariance @ contraction.T + 2 * eta * lq.tau * np.eye(m),
+  np.testing.assert_allclose(traj.policy.Sigma[1], contraction @ covariance @ contraction.T + 2 * eta * lq.tau * np.eye(m),
                              rtol=TOL, atol=TOL)
   for k in (0, 1, NUM_WPGD_STEPS // 2):
-    value_matrix, constant = lq.evaluate(traj.K[k], traj.Sigma[k])
-    np.testing.assert_allclose(traj.P[k], value_matrix, rtol=TOL, atol=TOL)
-    np.testing.assert_allclose(traj.c[k], constant, rtol=TOL, atol=TOL)
+    value_matrix, constant = lq.soft_value((traj.policy.K[k], traj.policy.Sigma[k]))
+    np.testing.assert_allclose(traj.aux.P[k], value_matrix, rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(traj.aux.c[k], constant, rtol=TOL, atol=TOL)
 
 
 def test_wpgd_converges_to_optimal_gain_and_stationary_sigma(wpgd_run):
   lq, _, _, eta, traj = wpgd_run
-  opt = lq.optimal()
-  np.testing.assert_allclose(traj.K[-1], opt.K, rtol=0, atol=TOL)
+  opt = lq.optimum()
+  np.testing.assert_allclose(traj.policy.K[-1], opt.K, rtol=0, atol=TOL)
   curvature = lq.R + lq.gamma * lq.B.T @ opt.P @ lq.B
   sigma_inf = opt.Sigma @ np.linalg.inv(np.eye(lq.action_dim) - eta * curvature)
   np.testing.assert_allclose(lq.stationary_sigma(eta), sigma_inf, rtol=TOL, atol=TOL)
-  np.testing.assert_allclose(traj.Sigma[-1], sigma_inf, rtol=TOL, atol=TOL)
+  np.testing.assert_allclose(traj.policy.Sigma[-1], sigma_inf, rtol=TOL, atol=TOL)
   # Σ_∞ is the fixed point of the covariance recursion at H* (and it is NOT Σ*: the O(η) bias).
   contraction = np.eye(lq.action_dim) - 2 * eta * curvature
   np.testing.assert_allclose(contraction @ sigma_inf @ contraction.T + 2 * eta * lq.tau * np.eye(lq.action_dim),
@@ -327,17 +332,17 @@ def test_wpgd_converges_to_optimal_gain_and_stationary_sigma(wpgd_run):
 
 def test_wpgd_gap_decays_geometrically_to_the_bias_floor(wpgd_run):
   lq, _, _, eta, traj = wpgd_run
-  opt = lq.optimal()
+  opt = lq.optimum()
   x = _states(lq, 23, count=3)
-  floor = lq.gap_floor(eta)
-  np.testing.assert_allclose(lq.optimality_gap(opt.K, lq.stationary_sigma(eta), x), floor, rtol=TOL, atol=TOL)
+  floor = lq.reference_floor(eta)
+  np.testing.assert_allclose(lq.state_gap((opt.K, lq.stationary_sigma(eta)), x), floor, rtol=TOL, atol=TOL)
   mu = np.linalg.eigvalsh(lq.R + lq.gamma * lq.B.T @ opt.P @ lq.B)
   assert floor > 0
   small = eta / 100   # the floor is O(η²) (not the O(η) of the general bound): τη²Σμ²/(4(1−γ)) + O(η³)
-  np.testing.assert_allclose(lq.gap_floor(small), lq.tau * small**2 * np.sum(mu**2) / (4 * (1 - lq.gamma)), rtol=0.02)
+  np.testing.assert_allclose(lq.reference_floor(small), lq.tau * small**2 * np.sum(mu**2) / (4 * (1 - lq.gamma)), rtol=0.02)
   # gap_k(x) from the trajectory's (P_k, c_k); excess over the floor.
   v_star = lq.optimal_value(x)
-  gaps = v_star[None] + np.einsum("si,kij,sj->ks", x, traj.P, x) + traj.c[:, None]        # [k+1, S]
+  gaps = v_star[None] + np.einsum("si,kij,sj->ks", x, traj.aux.P, x) + traj.aux.c[:, None]        # [k+1, S]
   excess = np.abs(gaps - floor).max(axis=1)
   assert excess[-1] < 1e-10
   resolved = np.nonzero(excess > 1e-8 * excess[0])[0]
@@ -356,7 +361,7 @@ def test_resolvent_identity_along_wpgd(wpgd_run):
   lq, _, _, _, traj = wpgd_run
   x = _states(lq, 29)
   for k in (0, 1, 5):
-    sides = lq.resolvent_identity(traj.K[k], traj.Sigma[k], traj.K[k + 1], traj.Sigma[k + 1], x)
+    sides = lq.resolvent_identity((traj.policy.K[k], traj.policy.Sigma[k]), (traj.policy.K[k + 1], traj.policy.Sigma[k + 1]), x)
     np.testing.assert_allclose(sides.lhs, sides.rhs, rtol=TOL, atol=TOL)
 
 
@@ -371,20 +376,22 @@ def test_particle_wpgd_approaches_exact_iterates(problem_2x2):
   rng = np.random.default_rng(31)
   gain, _ = _random_policy(lq, rng)
   covariance = 2.0 * np.eye(2)
-  value_matrix, _ = lq.evaluate(gain, covariance)
+  value_matrix, _ = lq.soft_value((gain, covariance))
   eta = 0.5 / np.max(np.linalg.eigvalsh(2.0 * (lq.R + lq.gamma * lq.B.T @ value_matrix @ lq.B)))
   num_steps = 10
-  exact = lq.wpgd(gain, covariance, step_size=eta, num_steps=NUM_WPGD_STEPS)   # same compile as `wpgd_run`
-  exact = type(exact)(*(leaf[: num_steps + 1] for leaf in exact))
+  exact = lq.exact_wpgd((gain, covariance), step_size=eta, num_steps=NUM_WPGD_STEPS)   # same compile as `wpgd_run`
+  exact = jax.tree.map(lambda leaf: leaf[: num_steps + 1], exact.policy)
   states = 1.5 * rng.normal(size=(8, 2))
   rms = {}
   for num_particles in (250, 4000):
     errors_k, errors_sigma, errors_k0 = [], [], []
     for seed in range(4):
-      traj = lq.wpgd_particles(jax.random.key(seed), gain, covariance, states, num_particles, eta, num_steps)
-      assert traj.K.shape == exact.K.shape and traj.particles.shape == (8, num_particles, 2)
-      errors_k.append(np.sum((traj.K - exact.K) ** 2, axis=(1, 2)))
-      errors_sigma.append(np.sum((traj.Sigma - exact.Sigma) ** 2, axis=(1, 2)))
+      init_key, steps_key = jax.random.split(jax.random.key(seed))
+      particles = lq.sample_policy(init_key, (gain, covariance), states, num_particles)
+      traj = lq.particle_wpgd(steps_key, particles, step_size=eta, num_steps=num_steps, states=states)
+      assert traj.policy.K.shape == exact.K.shape and traj.particles.shape == (8, num_particles, 2)
+      errors_k.append(np.sum((traj.policy.K - exact.K) ** 2, axis=(1, 2)))
+      errors_sigma.append(np.sum((traj.policy.Sigma - exact.Sigma) ** 2, axis=(1, 2)))
       errors_k0.append(errors_k[-1][0])
     rms[num_particles] = (np.sqrt(np.mean(errors_k)), np.sqrt(np.mean(errors_sigma)), np.sqrt(np.mean(errors_k0)))
     # Initial fit: K̂_0 − K0 = −E Xᵀ(XᵀX)^{-1}/..., E[‖·‖²] = tr(Σ0) tr((XᵀX)^{-1}) / N.
@@ -416,31 +423,30 @@ def _bad_input_cases():
       (lambda: LinearQuadratic(a, b, q, r, w, gamma=0.0), r"gamma must lie in \(0.0, 1.0\)"),
       (lambda: LinearQuadratic(a, b, q, r, w, tau=0.0), "tau must be finite and > 0"),
       (lambda: LinearQuadratic(a, b, q, r, w, tau=-1.0), "tau must be finite and > 0"),
-      (lambda: LinearQuadratic(np.diag([2.0, 0.5]), np.array([[0.0], [1.0]]), q, np.eye(1), w).optimal(),
+      (lambda: LinearQuadratic(np.diag([2.0, 0.5]), np.array([[0.0], [1.0]]), q, np.eye(1), w).optimum(),
        "stabilizable"),
-      (lambda: lq.evaluate(np.zeros((2, 3)), s_ok), r"K must have shape \[m, n\]"),
-      (lambda: lq.evaluate(-5.0 * np.eye(2), s_ok), r"K must be a stabilizing gain, sqrt\(gamma\)"),
-      (lambda: lq.evaluate(k_ok, nonsym), "Sigma must be symmetric positive definite"),
-      (lambda: lq.evaluate(k_ok, indefinite), "Sigma must be symmetric positive definite"),
-      (lambda: lq.evaluate(k_ok, np.eye(3)), r"Sigma must have shape \[m, m\]"),
-      (lambda: lq.kl_residual(k_ok, s_ok, np.ones((3, 3))), r"x must have shape \[\.\.\., n\]"),
-      (lambda: lq.soft_q(k_ok, s_ok, x_ok, np.ones((3, 1))), r"u must have shape \[\.\.\., m\]"),
-      (lambda: lq.resolvent_identity(k_ok, s_ok, 5.0 * np.eye(2), s_ok, x_ok), "K_next must be a stabilizing"),
-      (lambda: lq.wpgd(k_ok, s_ok, step_size=10.0, num_steps=3), r"step_size must satisfy step_size·λ_max\(H\) < 2"),
-      (lambda: lq.wpgd(k_ok, s_ok, step_size=0.0, num_steps=3), "step_size must be finite and > 0"),
-      (lambda: lq.wpgd(k_ok, s_ok, step_size=0.1, num_steps=-1), "num_steps must be an int >= 0"),
-      (lambda: lq.wpgd(k_ok, s_ok, step_size=0.1, num_steps=2.5), "num_steps must be an int >= 0"),
-      (lambda: lq.wpgd(-5.0 * np.eye(2), s_ok, step_size=0.1, num_steps=3), "K0 must be a stabilizing gain"),
-      (lambda: lq.wpgd(k_ok, indefinite, step_size=0.1, num_steps=3), "Sigma0 must be symmetric positive definite"),
+      (lambda: lq.soft_value((np.zeros((2, 3)), s_ok)), r"K must have shape \[m, n\]"),
+      (lambda: lq.soft_value((-5.0 * np.eye(2), s_ok)), r"K must be a stabilizing gain, sqrt\(gamma\)"),
+      (lambda: lq.soft_value((k_ok, nonsym)), "Sigma must be symmetric positive definite"),
+      (lambda: lq.soft_value((k_ok, indefinite)), "Sigma must be symmetric positive definite"),
+      (lambda: lq.soft_value((k_ok, np.eye(3))), r"Sigma must have shape \[m, m\]"),
+      (lambda: lq.kl_residual((k_ok, s_ok), np.ones((3, 3))), r"states must have shape \[\.\.\., n\]"),
+      (lambda: lq.soft_q((k_ok, s_ok), x_ok, np.ones((3, 1))), r"u must have shape \[\.\.\., m\]"),
+      (lambda: lq.resolvent_identity((k_ok, s_ok), (5.0 * np.eye(2), s_ok), x_ok), "K_next must be a stabilizing"),
+      (lambda: lq.exact_wpgd((k_ok, s_ok), step_size=10.0, num_steps=3), r"step_size must satisfy step_size·λ_max\(H\) < 2"),
+      (lambda: lq.exact_wpgd((k_ok, s_ok), step_size=0.0, num_steps=3), "step_size must be finite and > 0"),
+      (lambda: lq.exact_wpgd((k_ok, s_ok), step_size=0.1, num_steps=-1), "num_steps must be an int >= 0"),
+      (lambda: lq.exact_wpgd((k_ok, s_ok), step_size=0.1, num_steps=2.5), "num_steps must be an int >= 0"),
+      (lambda: lq.exact_wpgd((-5.0 * np.eye(2), s_ok), step_size=0.1, num_steps=3), "K0 must be a stabilizing gain"),
+      (lambda: lq.exact_wpgd((k_ok, indefinite), step_size=0.1, num_steps=3), "Sigma0 must be symmetric positive definite"),
       (lambda: lq.stationary_sigma(10.0), r"step_size must satisfy step_size·λ_max\(H\) < 2"),
-      (lambda: lq.wpgd_particles(jax.random.key(0), k_ok, s_ok, np.ones((4, 2)), 10, 0.1, 2),
-       "x_states must have full column rank"),
-      (lambda: lq.wpgd_particles(jax.random.key(0), k_ok, s_ok, np.ones(2), 10, 0.1, 2),
-       r"x_states must have shape \[S, n\]"),
-      (lambda: lq.wpgd_particles(jax.random.key(0), k_ok, s_ok, np.eye(2), 1, 0.1, 2),
-       "num_particles must be an int >= 2"),
-      (lambda: lq.wpgd_particles(jax.random.key(0), k_ok, s_ok, np.eye(2), 10, 0.1, 2, method="euler"),
-       "method must be one of"),
+      (lambda: lq.particle_wpgd(jax.random.key(0), np.zeros((4, 10, 2)), step_size=0.1, num_steps=2,
+                                states=np.ones((4, 2))), "states must have full column rank"),
+      (lambda: lq.particle_wpgd(jax.random.key(0), np.zeros((1, 10, 2)), step_size=0.1, num_steps=2,
+                                states=np.ones(2)), r"states must have shape \[S, n\]"),
+      (lambda: lq.sample_policy(jax.random.key(0), (k_ok, s_ok), np.eye(2), 1), "num_particles must be an int >= 2"),
+      (lambda: lq.particle_wpgd(jax.random.key(0), np.zeros((2, 10, 2)), step_size=0.1, num_steps=2,
+                                states=np.eye(2), method="euler"), "method must be one of"),
   ]
 
 
@@ -458,9 +464,9 @@ def test_deterministic_dynamics_w_zero_is_allowed():
   # W = 0 is a valid (noise-free) problem: the optimum is still a fixed point with zero residual.
   lq = LinearQuadratic(np.array([[0.9, 0.2], [0.0, 0.8]]), np.eye(2), np.eye(2), np.eye(2), np.zeros((2, 2)),
                        gamma=0.9, tau=0.5)
-  opt = lq.optimal()
+  opt = lq.optimum()
   x = np.array([[0.3, -1.2], [2.0, 0.5]])
-  np.testing.assert_allclose(lq.kl_residual(opt.K, opt.Sigma, x), 0.0, atol=1e-10)
-  P, c = lq.evaluate(opt.K, opt.Sigma)
+  np.testing.assert_allclose(lq.kl_residual((opt.K, opt.Sigma), x), 0.0, atol=1e-10)
+  P, c = lq.soft_value((opt.K, opt.Sigma))
   np.testing.assert_allclose(P, opt.P, atol=1e-10)
   np.testing.assert_allclose(c, opt.c, atol=1e-10)

@@ -1,4 +1,4 @@
-"""T3: finite states, continuous 1-D actions on a quadrature grid (THEORY.md §5), computed in float64.
+"""T3: finite states, continuous 1-D actions on a quadrature grid (docs/theory.md §5), computed in float64.
 
 States S = {0..n−1}, actions a ∈ R, discount γ, temperature τ, and
 
@@ -9,7 +9,7 @@ States S = {0..n−1}, actions a ∈ R, discount γ, temperature τ, and
 
 Quadrature. Actions live on the uniform grid a_i = −L + iΔa, i = 0..G−1 (L = 8 is wide for β = 1, τ <= 1), and
 EVERY integral is the same rule ∫ f da ≈ Σ_i f(a_i) Δa: policy normalisation, r^π, P^π, entropies, KLs and the
-log-partition in T*. With one rule the three identities of THEORY.md §2 hold on the grid to rounding error
+log-partition in T*. With one rule the three identities of docs/theory.md §2 hold on the grid to rounding error
 (the grid problem is itself an MDP with n states and G actions weighted by Δa), so tests can ask for 1e-10:
 
     V^π = (I − γP^π)^{-1} r^π,  r^π(s) = Σ_i π(a_i|s)Δa [r(s,a_i) − τ log π(a_i|s)],  P^π(s,s') = Σ_i π Δa p(s'|s,a_i),
@@ -33,17 +33,15 @@ law shrinks as N grows (KDE bias O(h²) and variance O(1/(Nh)), Silverman bandwi
 
 from __future__ import annotations
 
+from __future__ import annotations
+
 __all__ = [
     'FiniteMDPParams',
     'SoftValueIterationResult',
-    'ResolventIdentity',
-    'ExactWPGDTrace',
-    'ParticleWPGDTrace',
     'FiniteMDP',
 ]
 
-import functools
-from typing import Callable, NamedTuple
+from typing import Any, Callable
 
 import chex
 import jax
@@ -53,346 +51,16 @@ import numpy as np
 from wpgjax import _validation
 from wpgjax._x64 import float64
 from wpgjax.core import particles as particle_steps
-from wpgjax.problems.bandit import (_check_discount, _check_grid_resolves_kernel, _check_num_steps, _grid_kl,
-                                    _grid_relative_fisher, _grid_tv, _langevin_grid_step, _normalize_log_density,
-                                    _sample_grid_law_jit, _uniform_grid)
-
-
-class FiniteMDPParams(NamedTuple):
-  """The arrays defining a T3 instance (a pytree, so jit-compiled functions take it as an argument).
-
-  reward_amplitude c [n], reward_phase φ [n], omega ω [], beta β [], transition_weight w [n, n],
-  transition_bias b [n, n], tau τ [], gamma γ [], grid [G], grid_spacing Δa [].
-  """
-  reward_amplitude: chex.Array
-  reward_phase: chex.Array
-  omega: chex.Array
-  beta: chex.Array
-  transition_weight: chex.Array
-  transition_bias: chex.Array
-  tau: chex.Array
-  gamma: chex.Array
-  grid: chex.Array
-  grid_spacing: chex.Array
-
-
-class SoftValueIterationResult(NamedTuple):
-  """The reference optimum: value V* [n], log_policy log π* [n, G] (the Gibbs policy of V*), q_value Q* [n, G],
-  num_iterations (int scalar), residual ‖T*V* − V*‖_∞ (scalar)."""
-  value: chex.Array
-  log_policy: chex.Array
-  q_value: chex.Array
-  num_iterations: chex.Array
-  residual: chex.Array
-
-
-class ResolventIdentity(NamedTuple):
-  """The two sides of (I − γP^{π'})(V^{π'} − V^π) = g, g(s) = τ[KL(π‖p_s^π) − KL(π'‖p_s^π)]; each [n]."""
-  lhs: chex.Array
-  rhs: chex.Array
-
-
-class ExactWPGDTrace(NamedTuple):
-  """Exact-law WPGD on the grid, iterates k = 0..K (K = num_steps).
-
-  value [K+1, n]: V^{π_k};  gap [K+1]: ‖V* − V^{π_k}‖_∞;
-  kl_residual [K+1, n]: τ KL(π_k(·|s) ‖ p_s^{π_k});  bellman_residual [K+1, n]: (T*V^{π_k} − V^{π_k})(s);
-  fisher_information [K+1, n]: I(π_k(·|s) ‖ p_s^{π_k}) (τ² I is the flow's dissipation);
-  improvement [K, n]: g_k(s) = τ[KL(π_k‖p^{π_k}) − KL(π_{k+1}‖p^{π_k})];
-  resolvent_lhs [K, n]: (I − γP^{π_{k+1}})(V^{π_{k+1}} − V^{π_k}) (equals `improvement`);
-  edge_mass_lost [K, n]: mass the k-th untruncated step put off the grid (renormalised back);
-  log_policy [n, G]: the last iterate log π_K.
-  """
-  value: chex.Array
-  gap: chex.Array
-  kl_residual: chex.Array
-  bellman_residual: chex.Array
-  fisher_information: chex.Array
-  improvement: chex.Array
-  resolvent_lhs: chex.Array
-  edge_mass_lost: chex.Array
-  log_policy: chex.Array
-
-
-class ParticleWPGDTrace(NamedTuple):
-  """Particle WPGD, iterates k = 0..K, each policy π̂_k the Gaussian KDE of the particles on the grid.
-
-  value [K+1, n]: V^{π̂_k} (exact evaluation of the KDE policy);  gap [K+1]: ‖V* − V^{π̂_k}‖_∞;
-  kl_residual [K+1, n]: τ KL(π̂_k‖p^{π̂_k});  bandwidth [K+1, n]: the KDE bandwidths used;
-  particles [n, N]: the last particles;  log_policy [n, G]: the last KDE policy log π̂_K.
-  """
-  value: chex.Array
-  gap: chex.Array
-  kl_residual: chex.Array
-  bandwidth: chex.Array
-  particles: chex.Array
-  log_policy: chex.Array
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Pure functions of FiniteMDPParams (float64 arrays). actions: [n, M] (a row of actions per state).
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def _grid_actions(params: FiniteMDPParams) -> chex.Array:
-  return jnp.broadcast_to(params.grid, (params.reward_amplitude.shape[0], params.grid.shape[0]))
-
-
-@jax.jit
-def _reward_at(params: FiniteMDPParams, actions: chex.Array) -> chex.Array:
-  """r(s, a) = c_s sin(ωa + φ_s) − βa²/2.  actions [n, M] -> [n, M]."""
-  c, phi = params.reward_amplitude[:, None], params.reward_phase[:, None]
-  return c * jnp.sin(params.omega * actions + phi) - 0.5 * params.beta * actions**2
-
-
-@jax.jit
-def _reward_grad_at(params: FiniteMDPParams, actions: chex.Array) -> chex.Array:
-  """∂_a r(s, a) = c_s ω cos(ωa + φ_s) − βa.  [n, M] -> [n, M]."""
-  c, phi = params.reward_amplitude[:, None], params.reward_phase[:, None]
-  return c * params.omega * jnp.cos(params.omega * actions + phi) - params.beta * actions
-
-
-@jax.jit
-def _transition_at(params: FiniteMDPParams, actions: chex.Array) -> chex.Array:
-  """p(s'|s, a) = softmax_{s'}(w_{ss'} a + b_{ss'}).  [n, M] -> [n, M, n]."""
-  logits = params.transition_weight[:, None, :] * actions[..., None] + params.transition_bias[:, None, :]
-  return jax.nn.softmax(logits, axis=-1)
-
-
-@jax.jit
-def _q_at(params: FiniteMDPParams, value: chex.Array, actions: chex.Array) -> chex.Array:
-  """Q_V(s, a) = r(s, a) + γ Σ_{s'} p(s'|s, a) V(s').  value [n], actions [n, M] -> [n, M]."""
-  return _reward_at(params, actions) + params.gamma * _transition_at(params, actions) @ value
-
-
-@jax.jit
-def _q_grad_at(params: FiniteMDPParams, value: chex.Array, actions: chex.Array) -> chex.Array:
-  """∂_a Q_V(s, a) = ∂_a r + γ Σ_{s'} p(s'|s,a)(w_{ss'} − Σ_{s''} p w_{ss''}) V(s').  [n, M] -> [n, M]."""
-  probs = _transition_at(params, actions)  # [n, M, n]
-  weight = params.transition_weight[:, None, :]
-  mean_weight = jnp.sum(probs * weight, axis=-1, keepdims=True)
-  dprobs = probs * (weight - mean_weight)
-  return _reward_grad_at(params, actions) + params.gamma * dprobs @ value
-
-
-@jax.jit
-def _policy_reward_and_transition(params: FiniteMDPParams, log_policy: chex.Array) -> tuple[chex.Array, chex.Array]:
-  """r^π [n] (with the entropy term) and P^π [n, n] by quadrature."""
-  actions = _grid_actions(params)
-  mass = jnp.exp(log_policy) * params.grid_spacing  # [n, G]
-  reward = jnp.sum(mass * (_reward_at(params, actions) - params.tau * log_policy), axis=-1)
-  transition = jnp.einsum('sg,sgt->st', mass, _transition_at(params, actions))
-  return reward, transition
-
-
-@jax.jit
-def _evaluate(params: FiniteMDPParams, log_policy: chex.Array) -> chex.Array:
-  """V^π = (I − γP^π)^{-1} r^π.  [n, G] -> [n]."""
-  reward, transition = _policy_reward_and_transition(params, log_policy)
-  n = reward.shape[0]
-  return jnp.linalg.solve(jnp.eye(n, dtype=reward.dtype) - params.gamma * transition, reward)
-
-
-def _log_partition(params: FiniteMDPParams, q_grid: chex.Array) -> chex.Array:
-  """log Z_s = log Σ_i exp(Q(s,a_i)/τ) Δa.  [n, G] -> [n]."""
-  return jax.nn.logsumexp(q_grid / params.tau, axis=-1) + jnp.log(params.grid_spacing)
-
-
-@jax.jit
-def _soft_bellman(params: FiniteMDPParams, value: chex.Array) -> chex.Array:
-  """T*V(s) = τ log Σ_i exp(Q_V(s,a_i)/τ) Δa.  [n] -> [n]."""
-  return params.tau * _log_partition(params, _q_at(params, value, _grid_actions(params)))
-
-
-@jax.jit
-def _gibbs_log_policy(params: FiniteMDPParams, value: chex.Array) -> chex.Array:
-  """log p_s(a_i) = Q_V(s,a_i)/τ − log Z_s.  [n] -> [n, G]."""
-  q_grid = _q_at(params, value, _grid_actions(params))
-  return q_grid / params.tau - _log_partition(params, q_grid)[:, None]
-
-
-class _Diagnostics(NamedTuple):
-  value: chex.Array
-  gibbs_log_policy: chex.Array
-  q_grad: chex.Array
-  kl: chex.Array
-  bellman_residual: chex.Array
-  fisher_information: chex.Array
-
-
-@jax.jit
-def _diagnostics(params: FiniteMDPParams, log_policy: chex.Array) -> _Diagnostics:
-  """Everything the proof uses about one policy: V^π, log p^π, ∂_aQ^π on the grid, KL(π‖p^π), T*V^π − V^π and
-  I(π‖p^π)."""
-  value = _evaluate(params, log_policy)
-  actions = _grid_actions(params)
-  q_grid = _q_at(params, value, actions)
-  log_z = _log_partition(params, q_grid)
-  gibbs = q_grid / params.tau - log_z[:, None]
-  q_grad = _q_grad_at(params, value, actions)
-  kl = _grid_kl(log_policy, gibbs, params.grid_spacing)
-  bellman_residual = params.tau * log_z - value
-  fisher = _grid_relative_fisher(log_policy, q_grad / params.tau, params.grid_spacing)
-  return _Diagnostics(value, gibbs, q_grad, kl, bellman_residual, fisher)
-
-
-@jax.jit
-def _resolvent_identity(params: FiniteMDPParams, log_old: chex.Array, log_new: chex.Array) -> ResolventIdentity:
-  value_old = _evaluate(params, log_old)
-  gibbs_old = _gibbs_log_policy(params, value_old)
-  reward_new, transition_new = _policy_reward_and_transition(params, log_new)
-  value_new = jnp.linalg.solve(jnp.eye(reward_new.shape[0]) - params.gamma * transition_new, reward_new)
-  lhs = (value_new - value_old) - params.gamma * transition_new @ (value_new - value_old)
-  rhs = params.tau * (_grid_kl(log_old, gibbs_old, params.grid_spacing)
-                      - _grid_kl(log_new, gibbs_old, params.grid_spacing))
-  return ResolventIdentity(lhs, rhs)
-
-
-@functools.partial(jax.jit, static_argnames=("max_iterations",))
-def _soft_value_iteration(params: FiniteMDPParams, tol: chex.Array, max_iterations: int) -> SoftValueIterationResult:
-  """V ← T*V from V = 0 until ‖T*V − V‖_∞ <= tol·max(1, ‖V‖_∞) (γ-contraction), at most max_iterations sweeps."""
-  n = params.reward_amplitude.shape[0]
-
-  def cond(carry):
-    value, residual, iteration = carry
-    return (residual > tol * jnp.maximum(1.0, jnp.max(jnp.abs(value)))) & (iteration < max_iterations)
-
-  def body(carry):
-    value, _, iteration = carry
-    new = _soft_bellman(params, value)
-    return new, jnp.max(jnp.abs(new - value)), iteration + 1
-
-  init = (jnp.zeros(n, params.grid.dtype), jnp.asarray(jnp.inf, params.grid.dtype), jnp.asarray(0))
-  value, _, iterations = jax.lax.while_loop(cond, body, init)
-  residual = jnp.max(jnp.abs(_soft_bellman(params, value) - value))
-  q_grid = _q_at(params, value, _grid_actions(params))
-  return SoftValueIterationResult(value, _gibbs_log_policy(params, value), q_grid, iterations, residual)
-
-
-@jax.jit
-def _wpgd_step(params: FiniteMDPParams, log_policy: chex.Array, step_size: chex.Array) -> tuple[chex.Array, chex.Array]:
-  """One exact-law WPGD step with the drift ∂_aQ^π of the current policy.  -> (log π' [n, G], mass lost [n])."""
-  drift = _q_grad_at(params, _evaluate(params, log_policy), _grid_actions(params))
-  return _langevin_grid_step(log_policy, drift, params.grid, params.grid_spacing, step_size, params.tau)
-
-
-@functools.partial(jax.jit, static_argnames=("num_states", "num_features"))
-def _random_log_policy(key: chex.PRNGKey, grid: chex.Array, grid_spacing: chex.Array, roughness: chex.Array,
-                       num_states: int, num_features: int) -> chex.Array:
-  n, f, dtype = num_states, num_features, grid.dtype
-  key_normal, key_uniform = jax.random.split(key)
-  normal = jax.random.normal(key_normal, (n, 1 + f), dtype)  # one draw each (threefry is slow to compile)
-  uniform = jax.random.uniform(key_uniform, (n, 1 + 2 * f), dtype)
-  mu, u = normal[:, :1], normal[:, None, 1:]
-  sigma = 0.4 + 1.1 * uniform[:, :1]
-  nu = 0.5 + 2.5 * uniform[:1, None, 1:1 + f]
-  theta = 2.0 * jnp.pi * uniform[:, None, 1 + f:]
-  log_unnormalized = (-0.5 * ((grid[None, :] - mu) / sigma)**2
-                      + roughness * jnp.sum(u * jnp.sin(nu * grid[None, :, None] + theta), axis=-1))
-  return _normalize_log_density(log_unnormalized, grid_spacing)
-
-
-@functools.partial(jax.jit, static_argnames=("num_steps",))
-def _exact_wpgd_scan(params: FiniteMDPParams, log_policy0: chex.Array, step_size: chex.Array,
-                     optimal_value: chex.Array, num_steps: int) -> ExactWPGDTrace:
-  tau, spacing = params.tau, params.grid_spacing
-
-  def body(log_policy, _):
-    diag = _diagnostics(params, log_policy)
-    new, mass_lost = _langevin_grid_step(log_policy, diag.q_grad, params.grid, spacing, step_size, tau)
-    reward_new, transition_new = _policy_reward_and_transition(params, new)
-    value_new = jnp.linalg.solve(jnp.eye(reward_new.shape[0]) - params.gamma * transition_new, reward_new)
-    delta = value_new - diag.value
-    resolvent_lhs = delta - params.gamma * transition_new @ delta
-    improvement = tau * (diag.kl - _grid_kl(new, diag.gibbs_log_policy, spacing))
-    out = (diag.value, tau * diag.kl, diag.bellman_residual, diag.fisher_information, improvement, resolvent_lhs,
-           mass_lost)
-    return new, out
-
-  final, (values, kl_res, bellman_res, fisher, improvement, lhs, mass_lost) = jax.lax.scan(
-      body, log_policy0, None, length=num_steps)
-  last = _diagnostics(params, final)
-  append = lambda xs, x: jnp.concatenate([xs, x[None]], axis=0)
-  values = append(values, last.value)
-  gap = jnp.max(jnp.abs(optimal_value - values), axis=-1)
-  return ExactWPGDTrace(values, gap, append(kl_res, tau * last.kl), append(bellman_res, last.bellman_residual),
-                        append(fisher, last.fisher_information), improvement, lhs, mass_lost, final)
-
-
-def _silverman_bandwidth(particles: chex.Array, grid_spacing: chex.Array) -> chex.Array:
-  """h_s = max(1.06 σ̂_s N^{−1/5}, Δa) per state (floored at the grid spacing so the KDE is resolved).
-
-  particles [n, N] -> [n].
-  """
-  num = particles.shape[-1]
-  return jnp.maximum(1.06 * jnp.std(particles, axis=-1) * num**(-0.2), grid_spacing)
-
-
-@jax.jit
-def _kde_log_policy(params: FiniteMDPParams, particles: chex.Array, bandwidth: chex.Array) -> chex.Array:
-  """log π̂(a_i|s) ∝ log Σ_j N(a_i; A_sj, h_s²), normalised by the grid rule.  [n, N], [n] -> [n, G]."""
-  h = bandwidth[:, None, None]
-  log_kernel = -0.5 * ((params.grid[None, :, None] - particles[:, None, :]) / h)**2  # [n, G, N]
-  return _normalize_log_density(jax.nn.logsumexp(log_kernel, axis=-1), params.grid_spacing)
-
-
-def _state_q_fn(params: FiniteMDPParams, value: chex.Array, c: chex.Array, phi: chex.Array, weight: chex.Array,
-                bias: chex.Array) -> Callable[[chex.Array], chex.Array]:
-  """Q_V(s, ·) of one state as a function [1] -> scalar (the core particle steps' q_fn)."""
-
-  def q_fn(action: chex.Array) -> chex.Array:
-    a = action[0]
-    reward = c * jnp.sin(params.omega * a + phi) - 0.5 * params.beta * a**2
-    return reward + params.gamma * jax.nn.softmax(weight * a + bias) @ value
-
-  return q_fn
-
-
-@functools.partial(jax.jit, static_argnames=("num_steps", "method", "auto_bandwidth"))
-def _particle_wpgd_scan(params: FiniteMDPParams, key: chex.PRNGKey, particles0: chex.Array, step_size: chex.Array,
-                        bandwidth: chex.Array, optimal_value: chex.Array, num_steps: int, method: str,
-                        auto_bandwidth: bool) -> ParticleWPGDTrace:
-  num_states = particles0.shape[0]
-
-  def kde(particles):
-    h = _silverman_bandwidth(particles, params.grid_spacing) if auto_bandwidth else bandwidth
-    return _kde_log_policy(params, particles, h), h
-
-  def move_state(step_key, state_particles, value, c, phi, weight, bias):
-    q_fn = _state_q_fn(params, value, c, phi, weight, bias)
-    moved = particle_steps.wpg_step(step_key, state_particles[:, None], q_fn, step_size=step_size, tau=params.tau,
-                                    method=method)
-    return moved[:, 0]
-
-  def policy_stats(particles):
-    log_policy, h = kde(particles)
-    value = _evaluate(params, log_policy)
-    kl = _grid_kl(log_policy, _gibbs_log_policy(params, value), params.grid_spacing)
-    return log_policy, value, kl, h
-
-  def body(particles, step_key):
-    _, value, kl, h = policy_stats(particles)
-    state_keys = jax.random.split(step_key, num_states)
-    new = jax.vmap(move_state, in_axes=(0, 0, None, 0, 0, 0, 0))(
-        state_keys, particles, value, params.reward_amplitude, params.reward_phase, params.transition_weight,
-        params.transition_bias)
-    return new, (value, params.tau * kl, h)
-
-  final, (values, kl_res, bandwidths) = jax.lax.scan(body, particles0, jax.random.split(key, num_steps))
-  log_policy, last_value, last_kl, h = policy_stats(final)
-  append = lambda xs, x: jnp.concatenate([xs, x[None]], axis=0)
-  values = append(values, last_value)
-  gap = jnp.max(jnp.abs(optimal_value - values), axis=-1)
-  return ParticleWPGDTrace(values, gap, append(kl_res, params.tau * last_kl), append(bandwidths, h), final,
-                           log_policy)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# The problem class.
-# ----------------------------------------------------------------------------------------------------------------
-
-
-class FiniteMDP:
+from wpgjax.problems import base, grid as grid_lib
+from wpgjax.problems._finite_mdp_math import (FiniteMDPParams, SoftValueIterationResult, _diagnostics,
+                                              _evaluate, _exact_wpgd_scan, _gibbs_log_policy, _grid_actions,
+                                              _kde_log_policy, _particle_wpgd_scan, _policy_reward_and_transition,
+                                              _q_at, _q_grad_at, _random_log_policy, _resolvent_identity,
+                                              _reward_at, _reward_grad_at, _silverman_bandwidth, _soft_bellman,
+                                              _soft_value_iteration, _state_q_fn, _transition_at, _wpgd_step)
+
+
+class FiniteMDP(base.ExactProblem):
   """A T3 instance: n states, 1-D actions on a uniform quadrature grid (see the module docstring).
 
   All methods compute in float64 (x64 enabled locally) and return float64 arrays; heavy loops are jit-compiled
@@ -409,7 +77,11 @@ class FiniteMDP:
     beta: action penalty β > 0 (default 1); makes the Gibbs policies integrable and LSI.
     grid_size: G (default 161).
     grid_halfwidth: L (default 8.0: for β = 1, τ <= 1 the Gibbs tails at |a| = L are below e^{−30}).
+
+  Policies are log-densities log π(a_i|s) on the grid, [n, G]. Implements `ExactProblem` (all n states are
+  evaluated: `states` must be None).
   """
+  name = "finite_mdp"
 
   def __init__(self, reward_amplitude: chex.Array, reward_phase: chex.Array, transition_weight: chex.Array,
                transition_bias: chex.Array, *, tau: float, gamma: float, omega: float = 1.0, beta: float = 1.0,
@@ -433,11 +105,11 @@ class FiniteMDP:
       if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite")
     _validation.check_positive("tau", tau)
-    _check_discount(gamma)
+    base.check_discount(gamma)
     _validation.check_positive("beta", beta)
     if not np.isfinite(omega):
       raise ValueError(f"omega must be finite, got {omega!r}")
-    grid, spacing = _uniform_grid(grid_halfwidth, grid_size)
+    grid, spacing = grid_lib.uniform_grid(grid_halfwidth, grid_size)
     self.num_states = n
     self.tau = float(tau)
     self.gamma = float(gamma)
@@ -448,7 +120,7 @@ class FiniteMDP:
     self._arrays = dict(reward_amplitude=amplitude, reward_phase=phase, omega=np.float64(omega),
                         beta=np.float64(beta), transition_weight=weight, transition_bias=bias, tau=np.float64(tau),
                         gamma=np.float64(gamma), grid=grid, grid_spacing=np.float64(spacing))
-    self._optimal: SoftValueIterationResult | None = None
+    self._optimum: SoftValueIterationResult | None = None
 
   @classmethod
   def random(cls, key: chex.PRNGKey, num_states: int, *, tau: float = 0.5, gamma: float = 0.9, omega: float = 1.0,
@@ -563,7 +235,7 @@ class FiniteMDP:
   @float64
   def normalize(self, log_unnormalized: chex.Array) -> chex.Array:
     """Normalises log-densities with the grid rule.  [n, G] -> [n, G]."""
-    return _normalize_log_density(self._check_log_policy(log_unnormalized, "log_unnormalized"), self.grid_spacing)
+    return grid_lib.normalize_log_density(self._check_log_policy(log_unnormalized, "log_unnormalized"), self.grid_spacing)
 
   @float64
   def gaussian_log_policy(self, mean: chex.Array, std: chex.Array) -> chex.Array:
@@ -572,7 +244,7 @@ class FiniteMDP:
     mean = jnp.broadcast_to(jnp.asarray(mean, jnp.float64), (self.num_states,))
     std = jnp.broadcast_to(jnp.asarray(std, jnp.float64), (self.num_states,))
     grid = jnp.asarray(self.grid)
-    return _normalize_log_density(-0.5 * ((grid[None] - mean[:, None]) / std[:, None])**2, self.grid_spacing)
+    return grid_lib.normalize_log_density(-0.5 * ((grid[None] - mean[:, None]) / std[:, None])**2, self.grid_spacing)
 
   @float64
   def random_log_policy(self, key: chex.PRNGKey, *, num_features: int = 4, roughness: float = 1.0) -> chex.Array:
@@ -585,8 +257,8 @@ class FiniteMDP:
   @float64
   def sample_policy(self, key: chex.PRNGKey, log_policy: chex.Array, num_particles: int) -> chex.Array:
     """num_particles draws per state from the grid law (cell mass π Δa, uniform in the cell).  -> [n, N]."""
-    return _sample_grid_law_jit(key, self._check_log_policy(log_policy), jnp.asarray(self.grid),
-                                jnp.asarray(self.grid_spacing), num_samples=int(num_particles))
+    return grid_lib.sample(key, self._check_log_policy(log_policy), jnp.asarray(self.grid),
+                           jnp.asarray(self.grid_spacing), int(num_particles))
 
   @float64
   def kde_log_policy(self, particles: chex.Array, bandwidth: chex.Numeric | None = None) -> chex.Array:
@@ -623,8 +295,9 @@ class FiniteMDP:
     return _policy_reward_and_transition(self.params, self._check_log_policy(log_policy))[1]
 
   @float64
-  def evaluate(self, log_policy: chex.Array) -> chex.Array:
+  def value(self, log_policy: chex.Array, states: Any = None) -> chex.Array:
     """V^π = (I − γP^π)^{-1} r^π (float64 linear solve).  [n, G] -> [n]."""
+    base.check_no_states(self, states)
     return _evaluate(self.params, self._check_log_policy(log_policy))
 
   @float64
@@ -646,37 +319,42 @@ class FiniteMDP:
   @float64
   def kl(self, log_p: chex.Array, log_q: chex.Array) -> chex.Array:
     """Statewise KL(p(·|s) ‖ q(·|s)) by quadrature.  [n, G], [n, G] -> [n]."""
-    return _grid_kl(self._check_log_policy(log_p, "log_p"), self._check_log_policy(log_q, "log_q"),
+    return grid_lib.kl(self._check_log_policy(log_p, "log_p"), self._check_log_policy(log_q, "log_q"),
                     self.grid_spacing)
 
   @float64
   def tv_distance(self, log_p: chex.Array, log_q: chex.Array) -> chex.Array:
     """Statewise total variation ½ Σ_i |p_i − q_i| Δa.  [n, G], [n, G] -> [n]."""
-    return _grid_tv(self._check_log_policy(log_p, "log_p"), self._check_log_policy(log_q, "log_q"),
+    return grid_lib.tv(self._check_log_policy(log_p, "log_p"), self._check_log_policy(log_q, "log_q"),
                     self.grid_spacing)
 
   @float64
-  def kl_residual(self, log_policy: chex.Array) -> chex.Array:
+  def kl_residual(self, log_policy: chex.Array, states: Any = None) -> chex.Array:
     """τ KL(π(·|s) ‖ p_s^π) by quadrature.  [n, G] -> [n]."""
+    base.check_no_states(self, states)
     return self.tau * _diagnostics(self.params, self._check_log_policy(log_policy)).kl
 
   @float64
-  def bellman_residual(self, log_policy: chex.Array) -> chex.Array:
+  def bellman_residual(self, log_policy: chex.Array, states: Any = None) -> chex.Array:
     """(T*V^π − V^π)(s), from values only (compare with `kl_residual`).  [n, G] -> [n]."""
+    base.check_no_states(self, states)
     params = self.params
     value = _evaluate(params, self._check_log_policy(log_policy))
     return _soft_bellman(params, value) - value
 
   @float64
-  def relative_fisher_information(self, log_policy: chex.Array) -> chex.Array:
+  def relative_fisher_information(self, log_policy: chex.Array, states: Any = None) -> chex.Array:
     """I(π(·|s) ‖ p_s^π) = Σ_i π (∂_a log π − ∂_aQ^π/τ)² Δa (∂_a log π by finite differences on the grid,
     ∂_aQ^π analytic).  [n, G] -> [n]."""
+    base.check_no_states(self, states)
     return _diagnostics(self.params, self._check_log_policy(log_policy)).fisher_information
 
   @float64
-  def resolvent_identity(self, log_policy: chex.Array, new_log_policy: chex.Array) -> ResolventIdentity:
+  def resolvent_identity(self, log_policy: chex.Array, new_log_policy: chex.Array,
+                         states: Any = None) -> base.ResolventIdentity:
     """Both sides of the discrete resolvent identity for π = log_policy, π' = new_log_policy (any pair):
     lhs = (I − γP^{π'})(V^{π'} − V^π), rhs = τ[KL(π‖p^π) − KL(π'‖p^π)]; each [n]."""
+    base.check_no_states(self, states)
     return _resolvent_identity(self.params, self._check_log_policy(log_policy),
                                self._check_log_policy(new_log_policy, "new_log_policy"))
 
@@ -691,23 +369,37 @@ class FiniteMDP:
       raise ValueError(f"max_iterations must be a positive int, got {max_iterations!r}")
     return _soft_value_iteration(self.params, jnp.asarray(tol, jnp.float64), max_iterations=int(max_iterations))
 
-  @property
-  def optimal(self) -> SoftValueIterationResult:
-    """The cached `soft_value_iteration()` result (computed on first use)."""
-    if self._optimal is None:
-      self._optimal = self.soft_value_iteration()
-    return self._optimal
+  def optimum(self) -> SoftValueIterationResult:
+    """The cached `soft_value_iteration()` result (computed on first use): V* [n], log π* [n, G], Q* [n, G]."""
+    if self._optimum is None:
+      self._optimum = self.soft_value_iteration()
+    return self._optimum
 
   @float64
-  def gap(self, log_policy: chex.Array) -> chex.Array:
+  def optimal_policy(self) -> chex.Array:
+    """log π* = Gibbs(V*) on the grid.  -> [n, G]."""
+    return self.optimum().log_policy
+
+  @float64
+  def optimal_value(self, states: Any = None) -> chex.Array:
+    """V* by soft value iteration.  -> [n]."""
+    base.check_no_states(self, states)
+    return self.optimum().value
+
+  @float64
+  def gap(self, log_policy: chex.Array, states: Any = None) -> chex.Array:
     """‖V* − V^π‖_∞.  [n, G] -> scalar."""
-    return jnp.max(jnp.abs(self.optimal.value - self.evaluate(log_policy)))
+    return jnp.max(jnp.abs(self.state_gap(log_policy, states)))
 
   @float64
   def contraction_lower_bound(self, log_policy: chex.Array) -> chex.Array:
     """(V* − V^π)(s) − γ‖V* − V^π‖_∞, the Bellman-contraction lower bound on (T*V^π − V^π)(s).  [n, G] -> [n]."""
-    value_gap = self.optimal.value - self.evaluate(log_policy)
+    value_gap = self.state_gap(log_policy)
     return value_gap - self.gamma * jnp.max(jnp.abs(value_gap))
+
+  def reference_floor(self, step_size: chex.Numeric) -> chex.Array:
+    """NaN: T3 knows no closed-form stationary gap (the fitted plateau of E_k is the measurement)."""
+    return jnp.asarray(np.nan)
 
   # -- WPGD --------------------------------------------------------------------------------------------------------
 
@@ -718,28 +410,33 @@ class FiniteMDP:
     [n, G] -> (log π_{k+1} [n, G], edge_mass_lost [n]).
     """
     self._check_step_size(step_size)
-    _check_grid_resolves_kernel(step_size, self.tau, self.grid_spacing)
+    grid_lib.check_kernel_resolved(step_size, self.tau, self.grid_spacing)
     return _wpgd_step(self.params, self._check_log_policy(log_policy), jnp.asarray(step_size, jnp.float64))
 
   @float64
-  def exact_wpgd(self, log_policy: chex.Array, *, step_size: chex.Numeric, num_steps: int) -> ExactWPGDTrace:
-    """`num_steps` exact-law WPGD steps from π_0 = log_policy [n, G], one `lax.scan`; see ExactWPGDTrace.
+  def exact_wpgd(self, log_policy: chex.Array, *, step_size: chex.Numeric, num_steps: int,
+                 states: Any = None) -> base.WPGDTrace:
+    """`num_steps` exact-law WPGD steps from π_0 = log_policy [n, G], one `lax.scan`; see WPGDTrace (policy:
+    log π_k [K+1, n, G]; lsi_lower_bound: Holley–Stroock (β/τ) exp(−osc_k/τ), osc_k = max_s 2c_s +
+    γ(max V^{π_k} − min V^{π_k}) the oscillation of Q^{π_k} + βa²/2).
 
     Raises ValueError unless step_size * beta < 2 and sqrt(2 τ step_size) >= grid spacing.
     """
+    base.check_no_states(self, states)
     self._check_step_size(step_size)
-    _check_grid_resolves_kernel(step_size, self.tau, self.grid_spacing)
-    _check_num_steps(num_steps)
+    grid_lib.check_kernel_resolved(step_size, self.tau, self.grid_spacing)
+    num_steps = base.check_num_steps(num_steps)
     log_policy = self._check_log_policy(log_policy)
-    return _exact_wpgd_scan(self.params, log_policy, jnp.asarray(step_size, jnp.float64), self.optimal.value,
-                            num_steps=int(num_steps))
+    return _exact_wpgd_scan(self.params, log_policy, jnp.asarray(step_size, jnp.float64), self.optimal_value(),
+                            num_steps=num_steps)
 
   @float64
   def particle_wpgd(self, key: chex.PRNGKey, particles: chex.Array, *, step_size: chex.Numeric, num_steps: int,
-                    method: str = "ula", bandwidth: chex.Numeric | None = None) -> ParticleWPGDTrace:
+                    method: str = "ula", bandwidth: chex.Numeric | None = None) -> base.ParticleTrace:
     """`num_steps` particle WPGD steps: per state, the core `wpg_step(method)` on q_fn = Q^{π̂_k}(s, ·), where π̂_k
     is the Gaussian KDE of the current particles on the grid (bandwidth: scalar or [n]; default Silverman) and
-    Q^{π̂_k} its exact soft Q. particles [n, N] -> ParticleWPGDTrace.
+    Q^{π̂_k} its exact soft Q. particles [n, N] -> ParticleTrace: particles [n, N] (the last), policy log π̂_k
+    [K+1, n, G], value [K+1, n], gap [K+1], kl_residual [K+1, n].
 
     Raises ValueError unless step_size * beta < 2 (for method "ula"; any step_size > 0 for "mala"/"svgd").
     """
@@ -748,9 +445,9 @@ class FiniteMDP:
       self._check_step_size(step_size)
     else:
       _validation.check_positive("step_size", step_size)
-    _check_num_steps(num_steps)
+    num_steps = base.check_num_steps(num_steps)
     particles = self._check_particles(particles)
     auto = bandwidth is None
     h = jnp.zeros(self.num_states) if auto else self._bandwidth(particles, bandwidth)
     return _particle_wpgd_scan(self.params, key, particles, jnp.asarray(step_size, jnp.float64), h,
-                               self.optimal.value, num_steps=int(num_steps), method=method, auto_bandwidth=auto)
+                               self.optimal_value(), num_steps=num_steps, method=method, auto_bandwidth=auto)

@@ -1,4 +1,4 @@
-"""T2: entropy-regularized discounted LQR with exact answers (THEORY.md §5 T2), computed in float64.
+"""T2: entropy-regularized discounted LQR with exact answers (docs/theory.md §5 T2), computed in float64.
 
 Dynamics and reward (no action regularizer β: the control cost uᵀRu plays that role):
 
@@ -32,7 +32,7 @@ Derivations (M_K := R + γBᵀP_K B, [m, m]):
       (T*V^π)(x) = τ log ∫ exp(Q^π(x,u)/τ) du
                  = −xᵀF(P_K)x − γ tr(P_K W) − γ c_K + (τm/2) log(πτ) − (τ/2) log det M_K.
 
-* KL residual (THEORY.md §2.1). V^π(x) = E_π[Q^π − τ log π] = τ log Z_x − τ KL(π(·|x) ‖ p^π_x), so
+* KL residual (docs/theory.md §2.1). V^π(x) = E_π[Q^π − τ log π] = τ log Z_x − τ KL(π(·|x) ‖ p^π_x), so
   (T*V^π − V^π)(x) = τ KL(N(−Kx, Σ) ‖ N(−K_g x, Σ_g))
                    = (τ/2)[tr(Σ_g^{-1}Σ) + dᵀΣ_g^{-1}d − m + log det Σ_g − log det Σ],  d = (K − K_g)x.
 
@@ -40,7 +40,7 @@ Derivations (M_K := R + γBᵀP_K B, [m, m]):
   discounted Riccati equation, τ-independent), and (1−γ)c* = γ tr(PW) − (τm/2) log(πτ) + (τ/2) log det(R+γBᵀPB)
   (the constant of T*V* = V*).
 
-* Discrete resolvent identity (THEORY.md §2.3), exact for ANY pair π, π' = N(−K'x, Σ'):
+* Discrete resolvent identity (docs/theory.md §2.3), exact for ANY pair π, π' = N(−K'x, Σ'):
   (I − γP^{π'})V^{π'} = E_{π'}[r − τ log π'] and E_{π'}[r + γPV^π − τ log π'] = T*V^π − τKL(π'‖p^π), so
 
       (I − γP^{π'})(V^{π'} − V^π)(x) = τ[KL(π‖p^π) − KL(π'‖p^π)](x) =: g(x).
@@ -57,18 +57,19 @@ Derivations (M_K := R + γBᵀP_K B, [m, m]):
   Σ_∞(η) = τ(H* − ηH*²/2)^{-1} = Σ*(I − η(R + γBᵀPB))^{-1}; both contract iff η·λ_max(H*) < 2.
   Near the fixed point dK_g/dK = 0 (P_K is stationary at K*), so δK_{k+1} ≈ (I − ηH*)δK_k; the gap
   V* − V^{π_k} is quadratic in δK and (at Σ_∞ ≠ Σ*) linear in δΣ, so |gap_k − gap_∞| decays asymptotically by
-  the factor ρ(I − ηH*)² per step (`gap_contraction_factor`), down to the bias floor (`gap_floor`)
+  the factor ρ(I − ηH*)² per step (`gap_contraction_factor`), down to the bias floor (`reference_floor`)
   (V* − V^{π_∞})(x) = (τ/(2(1−γ))) Σ_i [ημ_i/(1−ημ_i) + log(1−ημ_i)] ≈ τη²Σμ_i²/(4(1−γ)), μ_i = λ_i(R + γBᵀPB):
   O(η²) here, although Σ_∞ − Σ* is O(η), because Σ* minimizes c(Σ) at K*.
 
-* Particle WPGD (`wpgd_particles`): the core `wpg_step` on Q^{π̂_k}(x_s, ·) at S states, π̂_k the linear-Gaussian
-  least-squares fit to the current particles; its fitted (K̂_k, Σ̂_k) differ from `wpgd` by Monte Carlo error.
+* Particle WPGD (`particle_wpgd`): the core `wpg_step` on Q^{π̂_k}(x_s, ·) at S states, π̂_k the linear-Gaussian
+  least-squares fit to the current particles; its fitted (K̂_k, Σ̂_k) differ from `exact_wpgd` by Monte Carlo error.
 
 Every state-dependent quantity is a quadratic form xᵀMx + b; the linear algebra giving (M, b) is jitted once per
 problem shape and shared by all instances. Rewards are unbounded, so T2 sits outside the convergence theorem's
 assumptions but gives exact numbers. Public methods validate their inputs eagerly (ValueError naming the argument),
-compute in float64 (x64 enabled locally) and return float64 NumPy arrays.
+compute in float64 (x64 enabled locally) and return float64 jax arrays.
 """
+
 
 from __future__ import annotations
 
@@ -76,15 +77,11 @@ __all__ = [
     "LQPolicy",
     "LQSoftValue",
     "LQOptimum",
-    "LQTrajectory",
-    "LQParticleTrajectory",
-    "LQResolvent",
     "LinearQuadratic",
 ]
 
-import functools
 import math
-from typing import Any, NamedTuple
+from typing import Any
 
 import chex
 import jax
@@ -94,380 +91,35 @@ import numpy as np
 from wpgjax import _validation
 from wpgjax._x64 import float64
 from wpgjax.core import particles as particles_lib
-
-# ------------------------------------------------------------------------------------------------------------------
-# Result containers.
-
-
-class LQPolicy(NamedTuple):
-  """A linear-Gaussian policy π(u|x) = N(−K x, Σ).  K: [m, n], Sigma: [m, m]."""
-  K: chex.Array
-  Sigma: chex.Array
-
-
-class LQSoftValue(NamedTuple):
-  """Soft value V(x) = −xᵀ P x − c.  P: [n, n], c: [] (unpacks as `P, c = ...`)."""
-  P: chex.Array
-  c: chex.Array
-
-
-class LQOptimum(NamedTuple):
-  """The optimal policy π*(u|x) = N(−K x, Σ) and its soft value V*(x) = −xᵀ P x − c."""
-  K: chex.Array
-  Sigma: chex.Array
-  P: chex.Array
-  c: chex.Array
-
-
-class LQTrajectory(NamedTuple):
-  """Exact WPGD iterates π_k = N(−K_k x, Σ_k), k = 0..num_steps, and their soft values −xᵀP_k x − c_k.
-
-  K: [k+1, m, n], Sigma: [k+1, m, m], P: [k+1, n, n], c: [k+1].
-  """
-  K: chex.Array
-  Sigma: chex.Array
-  P: chex.Array
-  c: chex.Array
-
-
-class LQParticleTrajectory(NamedTuple):
-  """Particle WPGD: the Gaussian policies fitted to the particles at each iterate, and the final particles.
-
-  K: [k+1, m, n], Sigma: [k+1, m, m], P: [k+1, n, n], c: [k+1] (soft value of each fitted policy),
-  particles: [S, N, m] (the particles at every state after the last step).
-  """
-  K: chex.Array
-  Sigma: chex.Array
-  P: chex.Array
-  c: chex.Array
-  particles: chex.Array
-
-
-class LQResolvent(NamedTuple):
-  """Both sides of (I − γP^{π'})(V^{π'} − V^π)(x) = g(x) at states x.  lhs, rhs: [...]."""
-  lhs: chex.Array
-  rhs: chex.Array
-
-
-# ------------------------------------------------------------------------------------------------------------------
-# Pure float64 mathematics (jit-able; callers enable x64).
-
-
-class _Model(NamedTuple):
-  """The problem data as a pytree, so jitted functions are shared by every instance of the same shapes."""
-  A: chex.Array
-  B: chex.Array
-  Q: chex.Array
-  R: chex.Array
-  W: chex.Array
-  gamma: chex.Array
-  tau: chex.Array
-
-
-def _symmetrize(matrix: chex.Array) -> chex.Array:
-  return 0.5 * (matrix + jnp.swapaxes(matrix, -1, -2))
-
-
-def _quadratic_form(x: chex.Array, matrix: chex.Array) -> chex.Array:
-  """xᵀ M x over leading dimensions.  x: [..., n], M: [n, n] -> [...]."""
-  return jnp.einsum("...i,ij,...j->...", x, matrix, x)
-
-
-def _logdet(matrix: chex.Array) -> chex.Array:
-  return jnp.linalg.slogdet(matrix)[1]
-
-
-def _discounted_lyapunov(closed_loop: chex.Array, cost: chex.Array, gamma: chex.Array) -> chex.Array:
-  """Solves P = cost + γ LᵀPL by vectorisation: (I − γ Lᵀ⊗Lᵀ) vec(P) = vec(cost) (row-major vec).
-
-  closed_loop L: [n, n], cost: [n, n] -> P: [n, n]. Exact up to the linear solve; O(n⁶) work, meant for small n.
-  """
-  n = cost.shape[-1]
-  system = jnp.eye(n * n, dtype=cost.dtype) - gamma * jnp.kron(closed_loop.T, closed_loop.T)
-  return _symmetrize(jnp.linalg.solve(system, cost.reshape(n * n)).reshape(n, n))
-
-
-def _value_matrix(model: _Model, gain: chex.Array) -> chex.Array:
-  """P_K = Q + KᵀRK + γ(A−BK)ᵀP_K(A−BK).  gain K: [m, n] -> [n, n]."""
-  return _discounted_lyapunov(model.A - model.B @ gain, model.Q + gain.T @ model.R @ gain, model.gamma)
-
-
-def _evaluate(model: _Model, gain: chex.Array, covariance: chex.Array) -> LQSoftValue:
-  """Soft value (P_K, c) of N(−Kx, Σ) (module docstring, "Policy evaluation")."""
-  value_matrix = _value_matrix(model, gain)
-  m = covariance.shape[-1]
-  next_state_covariance = model.B @ covariance @ model.B.T + model.W
-  entropy = 0.5 * (m * jnp.log(2.0 * jnp.pi * jnp.e) + _logdet(covariance))
-  constant = (jnp.trace(model.R @ covariance) + model.gamma * jnp.trace(value_matrix @ next_state_covariance)
-              - model.tau * entropy) / (1.0 - model.gamma)
-  return LQSoftValue(value_matrix, constant)
-
-
-def _action_curvature(model: _Model, value_matrix: chex.Array) -> chex.Array:
-  """M = R + γBᵀPB [m, m]: −Q^π is uᵀMu + (terms linear in u)."""
-  return _symmetrize(model.R + model.gamma * model.B.T @ value_matrix @ model.B)
-
-
-def _greedy_gain(model: _Model, value_matrix: chex.Array) -> chex.Array:
-  """K_g = γ(R + γBᵀPB)^{-1}BᵀPA [m, n]."""
-  return model.gamma * jnp.linalg.solve(_action_curvature(model, value_matrix), model.B.T @ value_matrix @ model.A)
-
-
-def _riccati_map(model: _Model, value_matrix: chex.Array) -> chex.Array:
-  """F(P) = Q + γAᵀPA − γ²AᵀPB(R + γBᵀPB)^{-1}BᵀPA."""
-  a, b, p = model.A, model.B, value_matrix
-  cross = model.gamma * b.T @ p @ a
-  return _symmetrize(model.Q + model.gamma * a.T @ p @ a
-                     - cross.T @ jnp.linalg.solve(_action_curvature(model, p), cross))
-
-
-@jax.jit
-def _soft_q(model: _Model, value: LQSoftValue, x: chex.Array, u: chex.Array) -> chex.Array:
-  """Q^π(x,u) = −xᵀQx − uᵀRu − γ(Ax+Bu)ᵀP(Ax+Bu) − γ tr(PW) − γc.  x [..., n], u [..., m] -> [...]."""
-  mean_next = x @ model.A.T + u @ model.B.T
-  return (-_quadratic_form(x, model.Q) - _quadratic_form(u, model.R)
-          - model.gamma * (_quadratic_form(mean_next, value.P) + jnp.trace(value.P @ model.W) + value.c))
-
-
-# Every state-dependent quantity of T2 is a quadratic form f(x) = xᵀMx + b: the heavy linear algebra computes
-# (M, b) once per policy (compiled once per problem shape) and `_at_states` evaluates it at any batch of states.
-
-
-class _Quadratic(NamedTuple):
-  """f(x) = xᵀ M x + b.  M: [n, n], b: []."""
-  M: chex.Array
-  b: chex.Array
-
-
-@jax.jit
-def _at_states(quadratic: _Quadratic, x: chex.Array) -> chex.Array:
-  """f(x) at states x [..., n] -> [...]."""
-  return _quadratic_form(x, quadratic.M) + quadratic.b
-
-
-def _kl_quadratic(policy: LQPolicy, reference: LQPolicy) -> _Quadratic:
-  """KL(N(−Kx, Σ) ‖ N(−K_ref x, Σ_ref)) = ½[tr(Σ_ref^{-1}Σ) − m + log det Σ_ref − log det Σ] + ½ xᵀDᵀΣ_ref^{-1}Dx,
-  D = K − K_ref."""
-  m = policy.Sigma.shape[-1]
-  reference_precision = jnp.linalg.inv(reference.Sigma)
-  gain_difference = policy.K - reference.K
-  constant = 0.5 * (jnp.trace(reference_precision @ policy.Sigma) - m + _logdet(reference.Sigma)
-                    - _logdet(policy.Sigma))
-  return _Quadratic(_symmetrize(0.5 * gain_difference.T @ reference_precision @ gain_difference), constant)
-
-
-_policy_kl_quadratic = jax.jit(_kl_quadratic)
-
-
-class _PolicyAnalysis(NamedTuple):
-  """Everything about π = N(−Kx, Σ) that does not depend on the state."""
-  value: LQSoftValue          # V^π(x) = −xᵀPx − c
-  gibbs: LQPolicy             # p^π = N(−K_g x, Σ_g), K_g = γM^{-1}BᵀPA, Σ_g = (τ/2)M^{-1}
-  backup: _Quadratic          # (T*V^π)(x) = −xᵀF(P)x − γ tr(PW) − γc + (τm/2) log(πτ) − (τ/2) log det M
-  residual: _Quadratic        # τ KL(π(·|x) ‖ p^π_x)
-
-
-def _analysis(model: _Model, policy: LQPolicy) -> _PolicyAnalysis:
-  value = _evaluate(model, policy.K, policy.Sigma)
-  m = policy.Sigma.shape[-1]
-  curvature = _action_curvature(model, value.P)
-  gibbs = LQPolicy(model.gamma * jnp.linalg.solve(curvature, model.B.T @ value.P @ model.A),
-                   _symmetrize(0.5 * model.tau * jnp.linalg.inv(curvature)))
-  # τ log ∫ exp(−vᵀMv/τ) dv = (τm/2) log(πτ) − (τ/2) log det M.
-  backup_constant = (-model.gamma * (jnp.trace(value.P @ model.W) + value.c)
-                     + 0.5 * model.tau * m * jnp.log(jnp.pi * model.tau) - 0.5 * model.tau * _logdet(curvature))
-  backup = _Quadratic(-_riccati_map(model, value.P), backup_constant)
-  kl = _kl_quadratic(policy, gibbs)
-  return _PolicyAnalysis(value, gibbs, backup, _Quadratic(model.tau * kl.M, model.tau * kl.b))
-
-
-_analyze = jax.jit(_analysis)
-
-
-@jax.jit
-def _resolvent_quadratics(model: _Model, policy: LQPolicy, next_policy: LQPolicy) -> LQResolvent:
-  """Both sides of (I − γP^{π'})(V^{π'} − V^π)(x) = τ[KL(π‖p^π) − KL(π'‖p^π)](x) as quadratics in x.
-
-  lhs: ΔV(x) − γE[ΔV(x')], x' ∼ N(L'x, N'), L' = A − BK', N' = BΣ'Bᵀ + W, ΔV = −xᵀΔPx − Δc:
-       M = −ΔP + γL'ᵀΔPL',  b = −(1−γ)Δc + γ tr(ΔP N').
-  rhs: τKL(π‖p^π) − τKL(π'‖p^π), both KLs to the Gibbs policy of the OLD policy π.
-  """
-  analysis = _analysis(model, policy)
-  next_value = _evaluate(model, next_policy.K, next_policy.Sigma)
-  delta_p, delta_c = next_value.P - analysis.value.P, next_value.c - analysis.value.c
-  closed_loop = model.A - model.B @ next_policy.K
-  next_state_covariance = model.B @ next_policy.Sigma @ model.B.T + model.W
-  lhs = _Quadratic(_symmetrize(-delta_p + model.gamma * closed_loop.T @ delta_p @ closed_loop),
-                   -(1.0 - model.gamma) * delta_c + model.gamma * jnp.trace(delta_p @ next_state_covariance))
-  next_kl = _kl_quadratic(next_policy, analysis.gibbs)
-  rhs = _Quadratic(analysis.residual.M - model.tau * next_kl.M, analysis.residual.b - model.tau * next_kl.b)
-  return LQResolvent(lhs, rhs)
-
-
-@jax.jit
-def _solve_riccati(model: _Model) -> LQOptimum:
-  """Stabilizing solution of P = F(P) by the structure-preserving doubling algorithm, polished by Newton steps.
-
-  SDA (Chu, Fan, Lin 2005) for X = ÃᵀX(I + GX)^{-1}Ã + Q with Ã = sqrt(γ)A, G = γBR^{-1}Bᵀ:
-      A_{k+1} = A_k(I + G_kH_k)^{-1}A_k,  G_{k+1} = G_k + A_k(I + G_kH_k)^{-1}G_kA_kᵀ,
-      H_{k+1} = H_k + A_kᵀH_k(I + G_kH_k)^{-1}A_k,  H_0 = Q → P quadratically (A_k ~ closed loop^{2^k} → 0).
-  Then Newton/Hewer steps K ← K_g(P), P ← P_K make P = P_{K*} to machine precision.
-  """
-  n = model.A.shape[0]
-  identity = jnp.eye(n, dtype=model.A.dtype)
-
-  def doubling(carry, _):
-    a, g, h = carry
-    solved = jnp.linalg.solve(identity + g @ h, jnp.concatenate([a, g], axis=1))   # (I + GH)^{-1}[A, G]
-    resolvent_a, resolvent_g = solved[:, :n], solved[:, n:]
-    return (a @ resolvent_a, _symmetrize(g + a @ resolvent_g @ a.T), _symmetrize(h + a.T @ h @ resolvent_a)), None
-
-  g0 = model.gamma * model.B @ jnp.linalg.solve(model.R, model.B.T)
-  (_, _, value_matrix), _ = jax.lax.scan(doubling, (jnp.sqrt(model.gamma) * model.A, _symmetrize(g0), model.Q), None,
-                                         length=64)
-
-  def newton(value_matrix, _):
-    return _value_matrix(model, _greedy_gain(model, value_matrix)), None
-
-  value_matrix, _ = jax.lax.scan(newton, value_matrix, None, length=2)
-  gain = _greedy_gain(model, value_matrix)
-  curvature = _action_curvature(model, value_matrix)
-  m = model.B.shape[1]
-  constant = (model.gamma * jnp.trace(value_matrix @ model.W) - 0.5 * model.tau * m * jnp.log(jnp.pi * model.tau)
-              + 0.5 * model.tau * _logdet(curvature)) / (1.0 - model.gamma)
-  return LQOptimum(gain, _symmetrize(0.5 * model.tau * jnp.linalg.inv(curvature)), value_matrix, constant)
-
-
-@functools.partial(jax.jit, static_argnames=("num_steps",))
-def _wpgd_exact(model: _Model, gain: chex.Array, covariance: chex.Array, step_size: chex.Array,
-                num_steps: int) -> LQTrajectory:
-  """Exact WPGD iterates under lax.scan (module docstring, "WPGD stays linear-Gaussian")."""
-  m = covariance.shape[-1]
-  identity = jnp.eye(m, dtype=covariance.dtype)
-
-  def step(policy, _):
-    gain, covariance = policy
-    value = _evaluate(model, gain, covariance)
-    hessian = 2.0 * _action_curvature(model, value.P)                       # H_k = −∇²_u Q^{π_k}
-    new_gain = gain - step_size * (hessian @ gain - 2.0 * model.gamma * model.B.T @ value.P @ model.A)
-    contraction = identity - step_size * hessian
-    new_covariance = _symmetrize(contraction @ covariance @ contraction.T + 2.0 * step_size * model.tau * identity)
-    return (new_gain, new_covariance), (gain, covariance, value.P, value.c)
-
-  (last_gain, last_covariance), (gains, covariances, value_matrices, constants) = jax.lax.scan(
-      step, (gain, covariance), None, length=num_steps)
-  last_value = _evaluate(model, last_gain, last_covariance)
-  return LQTrajectory(jnp.concatenate([gains, last_gain[None]]), jnp.concatenate([covariances, last_covariance[None]]),
-                      jnp.concatenate([value_matrices, last_value.P[None]]), jnp.append(constants, last_value.c))
-
-
-def _fit_gaussian_policy(particles: chex.Array, states: chex.Array) -> LQPolicy:
-  """Least-squares fit of N(−Kx, Σ) to particles [S, N, m] at states [S, n].
-
-  K: the particle means m_s regressed on x_s without intercept, K = −(Σ_s m_s x_sᵀ)(Σ_s x_s x_sᵀ)^{-1} (the same as
-  regressing every particle on its state, since N is equal across states). Σ: within-state sample covariance pooled
-  over states, Σ = Σ_{s,i}(u_si − m_s)(u_si − m_s)ᵀ / (S(N − 1)) (unbiased).
-  """
-  num_states, num_particles, _ = particles.shape
-  means = jnp.mean(particles, axis=1)                                      # [S, m]
-  gain = -jnp.linalg.solve(states.T @ states, states.T @ means).T           # [m, n]
-  deviations = particles - means[:, None, :]
-  covariance = jnp.einsum("sia,sib->ab", deviations, deviations) / (num_states * (num_particles - 1))
-  return LQPolicy(gain, _symmetrize(covariance))
-
-
-@functools.partial(jax.jit, static_argnames=("num_particles", "num_steps", "method"))
-def _wpgd_particles(model: _Model, key: chex.PRNGKey, gain: chex.Array, covariance: chex.Array, states: chex.Array,
-                    step_size: chex.Array, num_particles: int, num_steps: int, method: str) -> LQParticleTrajectory:
-  """Particle WPGD with the core step on q_fn = Q^{π̂_k}(x_s, ·), π̂_k fitted to the current particles."""
-  num_states = states.shape[0]
-  m = covariance.shape[-1]
-  init_key, steps_key = jax.random.split(key)
-  noise = jax.random.normal(init_key, (num_states, num_particles, m), dtype=covariance.dtype)
-  particles = -(states @ gain.T)[:, None, :] + noise @ jnp.linalg.cholesky(covariance).T
-
-  def move_one_state(step_key, state_particles, state, value):
-    return particles_lib.wpg_step(step_key, state_particles, lambda u: _soft_q(model, value, state, u),
-                                  step_size=step_size, tau=model.tau, method=method)
-
-  def step(particles, step_key):
-    policy = _fit_gaussian_policy(particles, states)
-    value = _evaluate(model, policy.K, policy.Sigma)
-    new_particles = jax.vmap(move_one_state, in_axes=(0, 0, 0, None))(
-        jax.random.split(step_key, num_states), particles, states, value)
-    return new_particles, (policy.K, policy.Sigma, value.P, value.c)
-
-  final_particles, (gains, covariances, value_matrices, constants) = jax.lax.scan(
-      step, particles, jax.random.split(steps_key, num_steps))
-  last_policy = _fit_gaussian_policy(final_particles, states)
-  last_value = _evaluate(model, last_policy.K, last_policy.Sigma)
-  return LQParticleTrajectory(
-      jnp.concatenate([gains, last_policy.K[None]]), jnp.concatenate([covariances, last_policy.Sigma[None]]),
-      jnp.concatenate([value_matrices, last_value.P[None]]), jnp.append(constants, last_value.c), final_particles)
-
-
-# ------------------------------------------------------------------------------------------------------------------
-# Eager input checks (host side: the public methods take concrete arrays).
-
-
-def _host_matrix(name: str, value: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
-  array = np.array(value, dtype=np.float64)   # a copy: never alias (or freeze) the caller's array
-  if array.shape != shape:
-    raise ValueError(f"{name} must have shape {what} = {list(shape)}, got shape {list(array.shape)}")
-  if not np.all(np.isfinite(array)):
-    raise ValueError(f"{name} must be finite, got {value!r}")
-  return array
-
-
-def _check_symmetric_positive_definite(name: str, matrix: np.ndarray, *, semidefinite: bool = False) -> None:
-  kind = "positive semidefinite" if semidefinite else "positive definite"
-  scale = max(1.0, float(np.max(np.abs(matrix))))
-  if np.max(np.abs(matrix - matrix.T)) > 1e-9 * scale:
-    raise ValueError(f"{name} must be symmetric {kind}, got a non-symmetric matrix "
-                     f"(max |{name} − {name}ᵀ| = {np.max(np.abs(matrix - matrix.T)):.3g})")
-  min_eigenvalue = float(np.min(np.linalg.eigvalsh(0.5 * (matrix + matrix.T))))
-  ok = min_eigenvalue >= -1e-12 * scale if semidefinite else min_eigenvalue > 0.0
-  if not ok:
-    raise ValueError(f"{name} must be symmetric {kind}, got minimum eigenvalue {min_eigenvalue:.6g}")
-
-
-def _spectral_radius(matrix: np.ndarray) -> float:
-  return float(np.max(np.abs(np.linalg.eigvals(matrix))))
-
-
-def _exact(method):
-  """Decorator for public methods: compute under float64 (x64 enabled locally), return float64 NumPy arrays.
-
-  NumPy outputs keep every downstream comparison in float64 whatever the caller's global x64 flag is (outside x64,
-  arithmetic between a float64 jax array and a NumPy array silently runs in float32).
-  """
-  run = float64(method)
-
-  @functools.wraps(method)
-  def wrapper(*args, **kwargs):
-    return jax.tree.map(np.asarray, run(*args, **kwargs))
-
-  return wrapper
-
-
-class LinearQuadratic:
-  """Entropy-regularized discounted LQR (THEORY.md §5 T2); see the module docstring for every formula.
+from wpgjax.problems import base
+from wpgjax.problems._lqr_math import (LQOptimum, LQPolicy, LQSoftValue, _analyze, _at_states, _diagnose,
+                                       _exact_trace, _Model, _policy_kl_quadratic, _Quadratic, _resolvent,
+                                       _sample_policy, _soft_q, _solve_riccati, _wpgd_exact, _wpgd_particles,
+                                       _wpgd_step)
+from wpgjax.problems._lqr_math import _check_symmetric_positive_definite, _host_matrix, _spectral_radius
+
+class LinearQuadratic(base.ExactProblem):
+  """Entropy-regularized discounted LQR (docs/theory.md §5 T2); see the module docstring for every formula.
 
       lq = LinearQuadratic(A, B, Q, R, W, gamma=0.9, tau=0.5)
-      opt = lq.optimal()                        # π* = N(−opt.K x, opt.Sigma), V*(x) = −xᵀ opt.P x − opt.c
-      P, c = lq.evaluate(K, Sigma)              # soft value of N(−Kx, Σ)
-      lq.kl_residual(K, Sigma, x)               # (T*V^π − V^π)(x) = τ KL(π(·|x) ‖ p^π_x), x [..., n] -> [...]
-      traj = lq.wpgd(K0, Sigma0, step_size=eta, num_steps=k)   # exact iterates, traj.K [k+1, m, n]
+      opt = lq.optimum()                        # π* = N(−opt.K x, opt.Sigma), V*(x) = −xᵀ opt.P x − opt.c
+      P, c = lq.soft_value((K, Sigma))          # soft value of N(−Kx, Σ)
+      lq.kl_residual((K, Sigma), x)             # (T*V^π − V^π)(x) = τ KL(π(·|x) ‖ p^π_x), x [..., n] -> [...]
+      trace = lq.exact_wpgd((K0, Sigma0), step_size=eta, num_steps=k)   # trace.policy.K [k+1, m, n]
 
   Args:
     A: [n, n] state matrix.  B: [n, m] input matrix.
     Q: [n, n] state cost, symmetric PD.  R: [m, m] action cost, symmetric PD.  W: [n, n] noise covariance, symmetric PSD (0 allowed).
     gamma: discount in (0, 1).  tau: temperature > 0.
   The pair (sqrt(γ)A, sqrt(γ)B) must be stabilizable; this is checked when the optimum is first computed.
-  Policies are (K [m, n], Sigma [m, m]); K must be stabilizing (sqrt(γ)·ρ(A − BK) < 1), Sigma SPD.
+  Policies are LQPolicy(K [m, n], Sigma [m, m]) or any (K, Sigma) pair; K must be stabilizing
+  (sqrt(γ)·ρ(A − BK) < 1), Sigma SPD. Implements `ExactProblem` with a continuous state space: state-dependent
+  methods evaluate at `states` x [..., n] (default the unit vectors e_1..e_n) and return [...].
   Every method validates eagerly (ValueError naming the argument), computes in float64 with jitted JAX functions
-  (compiled once per shape and shared by all instances) and returns float64 NumPy arrays.
+  (compiled once per shape and shared by all instances) and returns float64 jax arrays.
   """
+  name = "lqr"
+  enumerable_states = False
 
   def __init__(self, A: Any, B: Any, Q: Any, R: Any, W: Any, gamma: float = 0.9, tau: float = 0.5):
     if np.ndim(B) != 2:
@@ -515,7 +167,7 @@ class LinearQuadratic:
     curvature = self.R + self.gamma * self.B.T @ value_matrix @ self.B
     return 0.5 * (curvature + curvature.T)
 
-  def _check_gain(self, K: Any, name: str = "K", *, stabilizing: bool = True) -> np.ndarray:
+  def _check_gain(self, K: Any, name: str = "K", *, stabilizing: bool = True) -> chex.Array:
     """Shape [m, n], finite, and (unless told otherwise) stabilizing: sqrt(γ)·ρ(A − BK) < 1."""
     gain = _host_matrix(name, K, (self.action_dim, self.state_dim), "[m, n]")
     if stabilizing:
@@ -526,22 +178,38 @@ class LinearQuadratic:
             f"equation has no positive definite solution and the soft value is −∞), got {radius:.6g}")
     return jnp.asarray(gain, jnp.float64)
 
-  def _check_covariance(self, Sigma: Any, name: str = "Sigma") -> np.ndarray:
+  def _check_covariance(self, Sigma: Any, name: str = "Sigma") -> chex.Array:
     """Shape [m, m], symmetric positive definite."""
     covariance = _host_matrix(name, Sigma, (self.action_dim, self.action_dim), "[m, m]")
     _check_symmetric_positive_definite(name, covariance)
     return jnp.asarray(0.5 * (covariance + covariance.T), jnp.float64)
 
-  def _check_policy(self, K: Any, Sigma: Any, suffix: str = "") -> LQPolicy:
-    return LQPolicy(self._check_gain(K, "K" + suffix), self._check_covariance(Sigma, "Sigma" + suffix))
+  def _check_policy(self, policy: Any, suffix: str = "", *, stabilizing: bool = True) -> LQPolicy:
+    """A (K, Sigma) pair; error messages name K{suffix} and Sigma{suffix}."""
+    gain, covariance = policy
+    return LQPolicy(self._check_gain(gain, "K" + suffix, stabilizing=stabilizing),
+                    self._check_covariance(covariance, "Sigma" + suffix))
 
-  def _check_states(self, x: Any, name: str = "x") -> np.ndarray:
+  def _check_states(self, x: Any, name: str = "states") -> chex.Array:
+    """x [..., n] (default: the unit vectors e_1..e_n, [n, n])."""
+    if x is None:
+      return jnp.eye(self.state_dim, dtype=jnp.float64)
     if np.ndim(x) < 1 or np.shape(x)[-1] != self.state_dim:
       raise ValueError(f"{name} must have shape [..., n] with n = {self.state_dim}, got shape {list(np.shape(x))}")
     states = np.asarray(x, np.float64)
     if not np.all(np.isfinite(states)):
       raise ValueError(f"{name} must be finite")
     return jnp.asarray(states, jnp.float64)
+
+  def _check_state_set(self, x: Any) -> chex.Array:
+    """A set of states [S, n] with full column rank (the particles' gain is fitted by least squares on them)."""
+    states = self._check_states(x)
+    if np.ndim(x) != 2:
+      raise ValueError(f"states must have shape [S, n] (rank 2), got shape {list(np.shape(x))}")
+    if np.linalg.matrix_rank(np.asarray(x, np.float64)) < self.state_dim:
+      raise ValueError(f"states must have full column rank n = {self.state_dim} (at least n linearly independent "
+                       "states) so that the gain can be fitted by least squares")
+    return states
 
   def _check_step_size(self, step_size: Any, value_matrix: np.ndarray, where: str) -> float:
     """η > 0 with η·λ_max(H) < 2, H = 2(R + γBᵀP_KB) (the WPGD recursion's stability bound)."""
@@ -554,6 +222,9 @@ class LinearQuadratic:
           f"step_size must satisfy step_size·λ_max(H) < 2 with H = 2(R + γBᵀP_K B) at {where} (the stability bound "
           f"of the WPGD recursion), i.e. step_size < {2.0 / largest:.6g}; got step_size = {float(step_size):.6g}")
     return float(step_size)
+
+  def _check_initial_step(self, policy: LQPolicy, step_size: Any, where: str = "K0") -> float:
+    return self._check_step_size(step_size, np.asarray(_analyze(self._model(), policy).value.P), where)
 
   @staticmethod
   def _check_count(name: str, value: Any, minimum: int) -> int:
@@ -574,132 +245,158 @@ class LinearQuadratic:
 
   # ----------------------------------------------------------------------------------------------- optimum
 
-  @_exact
-  def optimal(self) -> LQOptimum:
+  @float64
+  def optimum(self) -> LQOptimum:
     """π* = N(−K*x, Σ*) and V*(x) = −xᵀPx − c*: P solves the discounted Riccati equation
     P = Q + γAᵀPA − γ²AᵀPB(R + γBᵀPB)^{-1}BᵀPA, K* = γ(R + γBᵀPB)^{-1}BᵀPA, Σ* = (τ/2)(R + γBᵀPB)^{-1},
     (1−γ)c* = γ tr(PW) − (τm/2) log(πτ) + (τ/2) log det(R + γBᵀPB).  K [m, n], Sigma [m, m], P [n, n], c [].
     Computed once (doubling algorithm + Newton polish, see `_solve_riccati`) and cached.
     """
     if self._optimum is None:
-      optimum = jax.tree.map(np.asarray, _solve_riccati(self._model()))
-      ok = all(np.all(np.isfinite(leaf)) for leaf in optimum)
+      optimum = _solve_riccati(self._model())
+      host = jax.tree.map(np.asarray, optimum)
+      ok = all(np.all(np.isfinite(leaf)) for leaf in host)
       if ok:
-        p, a, b = optimum.P, self.A, self.B
+        p, a, b = host.P, self.A, self.B
         cross = self.gamma * b.T @ p @ a
         riccati = self.Q + self.gamma * a.T @ p @ a - cross.T @ np.linalg.solve(self._curvature(p), cross)
         residual = float(np.max(np.abs(p - riccati)))
-        radius = math.sqrt(self.gamma) * _spectral_radius(a - b @ optimum.K)
+        radius = math.sqrt(self.gamma) * _spectral_radius(a - b @ host.K)
         ok = residual <= 1e-8 * max(1.0, float(np.max(np.abs(p)))) and radius < 1.0
       if not ok:
         raise ValueError("(A, B) must make (sqrt(gamma)·A, sqrt(gamma)·B) stabilizable: the discounted Riccati "
                          "equation has no stabilizing solution for these A, B, gamma")
-      for leaf in optimum:
-        leaf.setflags(write=False)   # the cache is shared by every caller
       self._optimum = optimum
     return self._optimum
 
-  @_exact
-  def optimal_value(self, x: Any) -> np.ndarray:
-    """V*(x) = −xᵀPx − c*.  x [..., n] -> [...]."""
-    optimum = self.optimal()
-    return _at_states(_Quadratic(-optimum.P, -optimum.c), self._check_states(x))
+  @float64
+  def optimal_policy(self) -> LQPolicy:
+    """π* = N(−K*x, Σ*)."""
+    optimum = self.optimum()
+    return LQPolicy(optimum.K, optimum.Sigma)
 
-  def stationary_sigma(self, step_size: Any) -> np.ndarray:
+  @float64
+  def optimal_value(self, states: Any = None) -> chex.Array:
+    """V*(x) = −xᵀPx − c*.  x [..., n] -> [...]."""
+    optimum = self.optimum()
+    return _at_states(_Quadratic(-optimum.P, -optimum.c), self._check_states(states))
+
+  def _optimal_host(self) -> tuple[np.ndarray, np.ndarray]:
+    """(Σ*, R + γBᵀPB) on the host."""
+    optimum = self.optimum()
+    return np.asarray(optimum.Sigma), self._curvature(np.asarray(optimum.P))
+
+  @float64
+  def stationary_sigma(self, step_size: Any) -> chex.Array:
     """Σ_∞(η) = Σ*(I − η(R + γBᵀPB))^{-1} [m, m]: the covariance exact WPGD converges to (Σ_∞(0) = Σ*).
 
     The unique fixed point of Σ = (I − ηH*)Σ(I − ηH*) + 2ητI, H* = 2(R + γBᵀPB) (Σ commutes with H*, so
     Σ(2ηH* − η²H*²) = 2ητI); requires η·λ_max(H*) < 2.
     """
-    optimum = self.optimal()
-    eta = self._check_step_size(step_size, optimum.P, "the optimum")
-    sigma = optimum.Sigma @ np.linalg.inv(np.eye(self.action_dim) - eta * self._curvature(optimum.P))
-    return 0.5 * (sigma + sigma.T)
+    sigma_star, curvature = self._optimal_host()
+    eta = self._check_step_size(step_size, np.asarray(self.optimum().P), "the optimum")
+    sigma = sigma_star @ np.linalg.inv(np.eye(self.action_dim) - eta * curvature)
+    return jnp.asarray(0.5 * (sigma + sigma.T))
 
-  def gap_floor(self, step_size: Any) -> float:
+  @float64
+  def reference_floor(self, step_size: Any) -> chex.Array:
     """The O(η²) bias floor of exact WPGD: (V* − V^{π_∞})(x) for π_∞ = N(−K*x, Σ_∞(η)), the same at every x:
 
         (τ / (2(1−γ))) Σ_i [ημ_i/(1 − ημ_i) + log(1 − ημ_i)] ≈ τη² Σ_i μ_i² / (4(1−γ)),   μ_i = λ_i(R + γBᵀPB).
 
-    (At K = K*, (1−γ)c(Σ) = tr(MΣ) − (τ/2) log det(2πeΣ) + γ tr(PW) and MΣ* = (τ/2)I.)
+    (At K = K*, (1−γ)c(Σ) = tr(MΣ) − (τ/2) log det(2πeΣ) + γ tr(PW) and MΣ* = (τ/2)I.)  -> scalar.
     """
-    optimum = self.optimal()
-    eta = self._check_step_size(step_size, optimum.P, "the optimum")
-    scaled = eta * np.linalg.eigvalsh(self._curvature(optimum.P))
-    return float(0.5 * self.tau * np.sum(scaled / (1.0 - scaled) + np.log1p(-scaled)) / (1.0 - self.gamma))
+    _, curvature = self._optimal_host()
+    eta = self._check_step_size(step_size, np.asarray(self.optimum().P), "the optimum")
+    scaled = eta * np.linalg.eigvalsh(curvature)
+    return jnp.asarray(float(0.5 * self.tau * np.sum(scaled / (1.0 - scaled) + np.log1p(-scaled)) / (1.0 - self.gamma)))
 
   def gap_contraction_factor(self, step_size: Any) -> float:
     """ρ(I − ηH*)² = max_i (1 − ηλ_i(H*))², H* = 2(R + γBᵀPB): the asymptotic per-step factor of
     |(V* − V^{π_k}) − (V* − V^{π_∞})|(x) along exact WPGD (module docstring, last bullet)."""
-    optimum = self.optimal()
-    eta = self._check_step_size(step_size, optimum.P, "the optimum")
-    hessian_eigenvalues = 2.0 * np.linalg.eigvalsh(self._curvature(optimum.P))
+    _, curvature = self._optimal_host()
+    eta = self._check_step_size(step_size, np.asarray(self.optimum().P), "the optimum")
+    hessian_eigenvalues = 2.0 * np.linalg.eigvalsh(curvature)
     return float(np.max((1.0 - eta * hessian_eigenvalues) ** 2))
 
   # -------------------------------------------------------------------------------------------- evaluation
 
-  @_exact
-  def evaluate(self, K: Any, Sigma: Any) -> LQSoftValue:
+  @float64
+  def soft_value(self, policy: Any) -> LQSoftValue:
     """Soft value of π = N(−Kx, Σ): V^π(x) = −xᵀPx − c with P = Q + KᵀRK + γ(A−BK)ᵀP(A−BK) (solved exactly by
     vectorisation) and (1−γ)c = tr(RΣ) + γ tr(P(BΣBᵀ + W)) − (τ/2) log det(2πeΣ).
     K [m, n] stabilizing, Sigma [m, m] SPD -> LQSoftValue(P [n, n], c [])."""
-    return _analyze(self._model(), self._check_policy(K, Sigma)).value
+    return _analyze(self._model(), self._check_policy(policy)).value
 
-  @_exact
-  def value(self, K: Any, Sigma: Any, x: Any) -> np.ndarray:
+  @float64
+  def value(self, policy: Any, states: Any = None) -> chex.Array:
     """V^π(x) = −xᵀP_K x − c for π = N(−Kx, Σ).  x [..., n] -> [...]."""
-    value = _analyze(self._model(), self._check_policy(K, Sigma)).value
-    return _at_states(_Quadratic(-value.P, -value.c), self._check_states(x))
+    value = _analyze(self._model(), self._check_policy(policy)).value
+    return _at_states(_Quadratic(-value.P, -value.c), self._check_states(states))
 
-  @_exact
-  def soft_q(self, K: Any, Sigma: Any, x: Any, u: Any) -> np.ndarray:
+  @float64
+  def soft_q(self, policy: Any, x: Any, u: Any) -> chex.Array:
     """Q^π(x,u) = −xᵀQx − uᵀRu − γ(Ax+Bu)ᵀP_K(Ax+Bu) − γ tr(P_K W) − γc for π = N(−Kx, Σ)
     = −(u + K_g x)ᵀ(R + γBᵀP_KB)(u + K_g x) + (terms in x only).  x [..., n], u [..., m] (broadcast) -> [...]."""
-    policy = self._check_policy(K, Sigma)
-    x = self._check_states(x)
+    policy = self._check_policy(policy)
+    x = self._check_states(x, "x")
     if np.ndim(u) < 1 or np.shape(u)[-1] != self.action_dim:
       raise ValueError(f"u must have shape [..., m] with m = {self.action_dim}, got shape {list(np.shape(u))}")
     model = self._model()
     return _soft_q(model, _analyze(model, policy).value, x, jnp.asarray(u, jnp.float64))
 
-  @_exact
-  def gibbs_policy(self, K: Any, Sigma: Any) -> LQPolicy:
+  @float64
+  def gibbs_policy(self, policy: Any) -> LQPolicy:
     """The Gibbs policy p^π(u|x) ∝ exp(Q^π(x,u)/τ) of π = N(−Kx, Σ): N(−K_g x, Σ_g) with
     K_g = γ(R + γBᵀP_KB)^{-1}BᵀP_KA [m, n], Σ_g = (τ/2)(R + γBᵀP_KB)^{-1} [m, m] (precision −∇²_uQ^π/τ).
     Independent of Σ (Σ shifts Q^π by a constant); Sigma is validated for uniformity."""
-    return _analyze(self._model(), self._check_policy(K, Sigma)).gibbs
+    return _analyze(self._model(), self._check_policy(policy)).gibbs
 
-  @_exact
-  def policy_kl(self, K: Any, Sigma: Any, K_ref: Any, Sigma_ref: Any, x: Any) -> np.ndarray:
+  @float64
+  def policy_kl(self, policy: Any, reference: Any, states: Any = None) -> chex.Array:
     """KL(N(−Kx, Σ) ‖ N(−K_ref x, Σ_ref)) = ½[tr(Σ_ref^{-1}Σ) + dᵀΣ_ref^{-1}d − m + log det Σ_ref − log det Σ],
     d = (K_ref − K)x.  Gains need not be stabilizing here.  x [..., n] -> [...]."""
-    policy = LQPolicy(self._check_gain(K, stabilizing=False), self._check_covariance(Sigma))
-    reference = LQPolicy(self._check_gain(K_ref, "K_ref", stabilizing=False),
-                         self._check_covariance(Sigma_ref, "Sigma_ref"))
-    return _at_states(_policy_kl_quadratic(policy, reference), self._check_states(x))
+    policy = self._check_policy(policy, stabilizing=False)
+    reference = self._check_policy(reference, "_ref", stabilizing=False)
+    return _at_states(_policy_kl_quadratic(policy, reference), self._check_states(states))
 
-  @_exact
-  def soft_bellman_optimality(self, K: Any, Sigma: Any, x: Any) -> np.ndarray:
+  @float64
+  def soft_bellman_optimality(self, policy: Any, states: Any = None) -> chex.Array:
     """(T*V^π)(x) = τ log ∫ exp(Q^π(x,u)/τ) du
     = −xᵀF(P_K)x − γ tr(P_K W) − γc + (τm/2) log(πτ) − (τ/2) log det(R + γBᵀP_KB),
     F(P) = Q + γAᵀPA − γ²AᵀPB(R + γBᵀPB)^{-1}BᵀPA.  x [..., n] -> [...]."""
-    return _at_states(_analyze(self._model(), self._check_policy(K, Sigma)).backup, self._check_states(x))
+    return _at_states(_analyze(self._model(), self._check_policy(policy)).backup, self._check_states(states))
 
-  @_exact
-  def kl_residual(self, K: Any, Sigma: Any, x: Any) -> np.ndarray:
+  def _diagnostics(self, policy: Any, states: Any):
+    return _diagnose(self._model(), self._check_policy(policy), self._check_states(states))
+
+  @float64
+  def kl_residual(self, policy: Any, states: Any = None) -> chex.Array:
     """(T*V^π − V^π)(x) = τ KL(π(·|x) ‖ p^π_x) for π = N(−Kx, Σ), as the closed-form Gaussian KL to the Gibbs
     policy N(−K_g x, Σ_g).  x [..., n] -> [...]; zero exactly at π*."""
-    return _at_states(_analyze(self._model(), self._check_policy(K, Sigma)).residual, self._check_states(x))
+    return _at_states(_analyze(self._model(), self._check_policy(policy)).residual, self._check_states(states))
 
-  @_exact
-  def optimality_gap(self, K: Any, Sigma: Any, x: Any) -> np.ndarray:
-    """(V* − V^π)(x) = xᵀ(P_K − P)x + c_K − c* >= 0.  x [..., n] -> [...]."""
-    return self.optimal_value(x) - self.value(K, Sigma, x)
+  @float64
+  def bellman_residual(self, policy: Any, states: Any = None) -> chex.Array:
+    """(T*V^π)(x) − V^π(x) from the closed-form backup and value (compare with `kl_residual`).  x [S, n] -> [S]."""
+    diagnostics = self._diagnostics(policy, states)
+    return diagnostics.backup - diagnostics.value
+
+  @float64
+  def relative_fisher_information(self, policy: Any, states: Any = None) -> chex.Array:
+    """I(π(·|x) ‖ p^π_x) for π = N(−Kx, Σ), p^π = N(−K_g x, Σ_g), in closed form:
+    tr((Σ_g^{-1} − Σ^{-1}) Σ (Σ_g^{-1} − Σ^{-1})) + ‖Σ_g^{-1}(K_g − K)x‖².  x [S, n] -> [S]."""
+    return self._diagnostics(policy, states).fisher_information
+
+  @float64
+  def gap(self, policy: Any, states: Any = None) -> chex.Array:
+    """max_x |V* − V^π|(x) over the states (default e_1..e_n).  -> scalar."""
+    return jnp.max(jnp.abs(self.state_gap(policy, states)))
 
   # --------------------------------------------------------------------------------------------- resolvent
 
-  @_exact
-  def resolvent_identity(self, K: Any, Sigma: Any, K_next: Any, Sigma_next: Any, x: Any) -> LQResolvent:
+  @float64
+  def resolvent_identity(self, policy: Any, new_policy: Any, states: Any = None) -> base.ResolventIdentity:
     """Both sides of the discrete resolvent identity, exact for ANY pair π = N(−Kx, Σ), π' = N(−K'x, Σ'):
 
         (I − γP^{π'})(V^{π'} − V^π)(x) = g(x) = τ[KL(π(·|x) ‖ p^π_x) − KL(π'(·|x) ‖ p^π_x)]
@@ -707,71 +404,88 @@ class LinearQuadratic:
     (p^π the Gibbs policy of the OLD policy in both KLs). lhs = ΔV(x) − γE[ΔV(x')] with ΔV = V^{π'} − V^π =
     −xᵀΔPx − Δc and x' ∼ N((A − BK')x, BΣ'Bᵀ + W) (action from π'), in closed form:
     −xᵀΔPx − Δc + γ[xᵀ(A−BK')ᵀΔP(A−BK')x + tr(ΔP(BΣ'Bᵀ + W)) + Δc].
-    x [..., n] -> LQResolvent(lhs [...], rhs [...]).
+    x [..., n] -> ResolventIdentity(lhs [...], rhs [...]).
     """
-    quadratics = _resolvent_quadratics(self._model(), self._check_policy(K, Sigma),
-                                       self._check_policy(K_next, Sigma_next, "_next"))
-    x = self._check_states(x)
-    return LQResolvent(_at_states(quadratics.lhs, x), _at_states(quadratics.rhs, x))
-
-  def resolvent_gain(self, K: Any, Sigma: Any, K_next: Any, Sigma_next: Any, x: Any) -> np.ndarray:
-    """g(x) = τ[KL(π(·|x) ‖ p^π_x) − KL(π'(·|x) ‖ p^π_x)] (the right side of `resolvent_identity`).  -> [...]."""
-    return self.resolvent_identity(K, Sigma, K_next, Sigma_next, x).rhs
+    quadratics = _resolvent(self._model(), self._check_policy(policy), self._check_policy(new_policy, "_next"))
+    x = self._check_states(states)
+    return base.ResolventIdentity(_at_states(quadratics.lhs, x), _at_states(quadratics.rhs, x))
 
   # -------------------------------------------------------------------------------------------------- WPGD
 
-  @_exact
-  def wpgd(self, K0: Any, Sigma0: Any, step_size: Any, num_steps: int) -> LQTrajectory:
+  @float64
+  def wpgd_step(self, policy: Any, step_size: Any) -> tuple[LQPolicy, chex.Array]:
+    """One exact WPGD step K' = K − η[HK − 2γBᵀP_KA], Σ' = (I − ηH)Σ(I − ηH)ᵀ + 2ητI, H = 2(R + γBᵀP_KB).
+    -> (π', edge mass lost = 0)."""
+    policy = self._check_policy(policy)
+    eta = self._check_initial_step(policy, step_size, "K")
+    return _wpgd_step(self._model(), policy, jnp.asarray(eta, jnp.float64)), jnp.zeros((), jnp.float64)
+
+  @float64
+  def exact_wpgd(self, policy: Any, *, step_size: Any, num_steps: int, states: Any = None) -> base.WPGDTrace:
     """Exact WPGD iterates from π_0 = N(−K0 x, Σ0) (the law of infinitely many particles under the ULA step):
 
         K_{k+1} = K_k − η[H_k K_k − 2γBᵀP_{K_k}A],  Σ_{k+1} = (I − ηH_k)Σ_k(I − ηH_k)ᵀ + 2ητI,
         H_k = 2(R + γBᵀP_{K_k}B).
 
     Fixed point: K* exactly and Σ_∞(η) (`stationary_sigma`). Requires η·λ_max(H_k) < 2 and a stabilizing K_k at
-    every iterate (K0 and step_size are checked before the lax.scan, every iterate after it). Returns LQTrajectory:
-    K [k+1, m, n], Sigma [k+1, m, m], P [k+1, n, n], c [k+1] (iterate 0 first; V^{π_k}(x) = −xᵀP_k x − c_k).
+    every iterate (K0 and step_size are checked before the lax.scan, every iterate after it). Returns a WPGDTrace
+    at the states x [S, n] (default e_1..e_n): policy = LQPolicy(K [K+1, m, n], Sigma [K+1, m, m]), values
+    [K+1, S], ..., lsi_lower_bound 1/λ_max(Σ_g,k) [K+1] (LSI constant of the Gaussian Gibbs policy),
+    aux = LQSoftValue(P [K+1, n, n], c [K+1]) (V^{π_k}(x) = −xᵀP_k x − c_k).
     """
-    policy = self._check_policy(K0, Sigma0, "0")
+    policy = self._check_policy(policy, "0")
     num_steps = self._check_count("num_steps", num_steps, 0)
+    states = self._check_states(states)
+    if states.ndim != 2:
+      raise ValueError(f"states must have shape [S, n] (rank 2), got shape {list(states.shape)}")
+    eta = self._check_initial_step(policy, step_size)
     model = self._model()
-    eta = self._check_step_size(step_size, np.asarray(_analyze(model, policy).value.P), "K0")
-    trajectory = _wpgd_exact(model, *policy, jnp.asarray(eta, jnp.float64), num_steps)
-    self._check_trajectory(np.asarray(trajectory.K), np.asarray(trajectory.P), eta, "WPGD")
-    return trajectory
+    iterates = _wpgd_exact(model, *policy, jnp.asarray(eta, jnp.float64), num_steps)
+    self._check_trajectory(np.asarray(iterates.K), np.asarray(iterates.P), eta, "WPGD")
+    return _exact_trace(model, iterates, self.optimal_value(states), states)
 
-  @_exact
-  def wpgd_particles(self, key: chex.PRNGKey, K0: Any, Sigma0: Any, x_states: Any, num_particles: int,
-                     step_size: Any, num_steps: int, method: str = "ula") -> LQParticleTrajectory:
+  @float64
+  def sample_policy(self, key: chex.PRNGKey, policy: Any, states: Any, num_particles: int) -> chex.Array:
+    """num_particles i.i.d. draws of π(·|x_s) = N(−K x_s, Σ) at each state x_s.  states [S, n] -> [S, N, m]."""
+    policy = self._check_policy(policy)
+    states = self._check_state_set(states)
+    num_particles = self._check_count("num_particles", num_particles, 2)
+    return _sample_policy(key, policy, states, num_particles)
+
+  @float64
+  def particle_wpgd(self, key: chex.PRNGKey, particles: Any, *, step_size: Any, num_steps: int,
+                    method: str = "ula", states: Any = None) -> base.ParticleTrace:
     """Particle WPGD at a finite set of states, moved by the CORE step `wpgjax.core.particles.wpg_step`.
 
-    At each state x_s (x_states [S, n], full column rank n) N particles u ∈ R^{N×m} start i.i.d. from
-    π_0(·|x_s) = N(−K0 x_s, Σ0). Iteration k:
+    At each state x_s (states [S, n], full column rank n) N particles particles[s] ∈ R^{N×m} (e.g. from
+    `sample_policy`). Iteration k:
       1. fit π̂_k = N(−K̂_k x, Σ̂_k) to all particles by least squares across states: K̂_k regresses the particle
          means on x (no intercept; the same as regressing every particle, N being equal across states), Σ̂_k is the
          within-state sample covariance pooled over states, Σ_{s,i}(u_si − ū_s)(u_si − ū_s)ᵀ / (S(N − 1));
       2. evaluate π̂_k exactly and move the particles at each x_s by
          `wpg_step(key_s, u, q_fn=Q^{π̂_k}(x_s, ·), step_size=η, tau=τ, method=method)`.
     Why: WPG drives each state's particles by ∇_uQ of the CURRENT policy; the linear-Gaussian projection keeps
-    Q^{π̂_k} exact and quadratic, so the only gap to `wpgd` is the finite-particle error of the fit (plus, for
-    "mala"/"svgd", that method's own law). With "ula" the step is the exact recursion's affine map applied to the
-    particles, so ‖K̂_k − K_k‖ and ‖Σ̂_k − Σ_k‖ are O(1/sqrt(S·N)) Monte Carlo errors.
-    Returns LQParticleTrajectory: fitted K [k+1, m, n], Sigma [k+1, m, m], their soft values P [k+1, n, n],
-    c [k+1], and the final particles [S, N, m]. Raises ValueError if a fitted gain leaves the stabilizing set or the
-    step-size bound (too few particles or too large a step).
+    Q^{π̂_k} exact and quadratic, so the only gap to `exact_wpgd` is the finite-particle error of the fit (plus,
+    for "mala"/"svgd", that method's own law). With "ula" the step is the exact recursion's affine map applied to
+    the particles, so ‖K̂_k − K_k‖ and ‖Σ̂_k − Σ_k‖ are O(1/sqrt(S·N)) Monte Carlo errors.
+    Returns ParticleTrace: the last particles [S, N, m], the fitted policy LQPolicy(K [K+1, m, n],
+    Sigma [K+1, m, m]), its values [K+1, S] and τKL residuals [K+1, S] at the states, gap [K+1]. Raises
+    ValueError if a fitted gain leaves the stabilizing set or the step-size bound (too few particles or too
+    large a step).
     """
-    policy = self._check_policy(K0, Sigma0, "0")
-    states = self._check_states(x_states, "x_states")
-    if np.ndim(x_states) != 2:
-      raise ValueError(f"x_states must have shape [S, n] (rank 2), got shape {list(np.shape(x_states))}")
-    if np.linalg.matrix_rank(np.asarray(x_states, np.float64)) < self.state_dim:
-      raise ValueError(f"x_states must have full column rank n = {self.state_dim} (at least n linearly independent "
-                       "states) so that the gain can be fitted by least squares")
-    num_particles = self._check_count("num_particles", num_particles, 2)
+    states = self._check_state_set(states)
+    particles = jnp.asarray(particles, jnp.float64)
+    if particles.ndim != 3 or particles.shape[0] != states.shape[0] or particles.shape[2] != self.action_dim:
+      raise ValueError(f"particles must have shape [S, N, m] = [{states.shape[0]}, N, {self.action_dim}], "
+                       f"got {particles.shape}")
+    self._check_count("num_particles", particles.shape[1], 2)
+    _validation.check_positive("step_size", step_size)
     num_steps = self._check_count("num_steps", num_steps, 0)
     _validation.check_choice("method", method, particles_lib.METHODS)
     model = self._model()
-    eta = self._check_step_size(step_size, np.asarray(_analyze(model, policy).value.P), "K0")
-    trajectory = _wpgd_particles(model, key, *policy, states, jnp.asarray(eta, jnp.float64), num_particles, num_steps,
-                                 method)
-    self._check_trajectory(np.asarray(trajectory.K), np.asarray(trajectory.P), eta, "fitted particle")
-    return trajectory
+    fitted, final = _wpgd_particles(model, key, particles, states, jnp.asarray(step_size, jnp.float64), num_steps,
+                                    method)
+    eta = self._check_step_size(step_size, np.asarray(fitted.P[0]), "the initial fit")
+    self._check_trajectory(np.asarray(fitted.K), np.asarray(fitted.P), eta, "fitted particle")
+    trace = _exact_trace(model, fitted, self.optimal_value(states), states)
+    return base.ParticleTrace(final, trace.policy, trace.value, trace.gap, trace.kl_residual)
