@@ -3,18 +3,37 @@
 - `wpgjax.core`: pure, unbatched WPG mathematics for one state (particle steps, soft values, entropy
   estimators, WPO/WPPG projections, diagnostics); re-exported here.
 - `wpgjax.problems`: exact test problems (bandit, LQR, finite-state MDP) in float64.
-- `wpgjax.rl`: the WPG actor-critic on Brax: `TrainConfig`, `presets`, `make_train`, `make_policy`, `sweep`.
-- host side: `run` (progress, logs, plots, checkpoints, resume), `evaluate`, `load`, and the `wpgjax` CLI.
+- `wpgjax.rl`: the actor-critic on Brax: `TrainConfig`, `presets`, `make_train`, `make_policy`, `policy_params`,
+  `sweep`; policy families in `wpgjax.rl.policies` (particle = the WPG particle law; tanh_gaussian = SAC's update).
+- `wpgjax.envs`: environments that ship with wpgjax (registered with Brax's registry), e.g. multimodal_bandit.
+- `wpgjax.host` (imported on first use): `run` (progress, logs, plots, checkpoints, resume), `RunOptions`,
+  `evaluate`, `load`, `read_metrics`, `render_episode`, `plot_learning_curves`, and the `wpgjax` CLI.
 """
 
 from wpgjax import core, problems, rl  # noqa: F401
 from wpgjax.core import *  # noqa: F401,F403
-from wpgjax.rl import (HyperParams, TrainConfig, TrainState, WPGConfig, make_policy, make_train,  # noqa: F401
-                       make_trainer, presets, sweep, sweep_grid, with_overrides)
-
-from wpgjax.checkpoint import CheckpointError  # noqa: E402,F401
-from wpgjax.plotting import plot_learning_curves  # noqa: E402,F401
-from wpgjax.runner import (RunResult, TrainingDivergedError, evaluate, load, read_metrics,  # noqa: E402,F401
-                           render_episode, run)
+from wpgjax.rl import (HyperParams, PolicyParams, TrainConfig, TrainState, WPGConfig, make_policy,  # noqa: F401
+                       make_train, make_trainer, policy_params, presets, registered_env_names, sweep, sweep_grid,
+                       with_overrides)
 
 __version__ = "0.1.0"
+
+
+def _host():
+  import importlib
+
+  return importlib.import_module("wpgjax.host")  # not `from wpgjax import host`: that would call __getattr__
+
+
+def __getattr__(name: str):
+  """The host-side API (`wpgjax.run`, `wpgjax.evaluate`, ...), imported on first use."""
+  host = _host()
+  if name in host.PUBLIC:
+    value = getattr(host, name)
+    globals()[name] = value
+    return value
+  raise AttributeError(f"module 'wpgjax' has no attribute {name!r}")
+
+
+def __dir__():
+  return sorted(set(globals()) | set(_host().PUBLIC))

@@ -19,7 +19,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from wpgjax.rl.config import SWEEPABLE_FIELDS, HyperParams, TrainConfig
 from wpgjax.rl.train import make_train
 
-__all__ = ["SweepResult", "sweep_grid", "sweep", "shard_runs"]
+__all__ = ["SweepResult", "sweep_grid", "sweep", "shard_runs", "seed_keys"]
 
 
 class SweepResult(NamedTuple):
@@ -61,6 +61,11 @@ def sweep_grid(config: TrainConfig, seeds: Sequence[int],
   return runs, jax.tree.map(lambda *xs: jnp.stack(xs), *hps)
 
 
+def seed_keys(seeds: Sequence[int]) -> jax.Array:
+  """Typed PRNG keys [R], one per seed: the run with seed s starts from jax.random.key(s)."""
+  return jax.vmap(jax.random.key)(jnp.asarray(list(seeds), jnp.uint32))
+
+
 def shard_runs(tree: Any, devices: Sequence[Any] | None = None) -> tuple[Any, int, NamedSharding]:
   """Pads the leading (run) axis of every leaf to a multiple of len(devices) by repeating the last run and
   places it sharded over a 1-D mesh "runs". Returns (sharded tree, number of padded runs, the sharding)."""
@@ -85,7 +90,7 @@ def sweep(config: TrainConfig, seeds: Sequence[int], grid: Mapping[str, Sequence
   Run i with seed s uses key jax.random.key(s), so it equals `make_train(config)(jax.random.key(s), hp_i)`.
   """
   runs, hps = sweep_grid(config, seeds, grid)
-  keys = jax.vmap(jax.random.key)(jnp.asarray([run["seed"] for run in runs], jnp.uint32))
+  keys = seed_keys([run["seed"] for run in runs])
   (keys, hps), num_padded, sharding = shard_runs((keys, hps), devices)
   train = make_train(config)
   state, metrics = jax.jit(jax.vmap(train), out_shardings=sharding)(keys, hps)

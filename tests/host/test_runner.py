@@ -4,9 +4,10 @@ partial, other-config and other-version checkpoints are refused without touching
 a forced divergence and keeps the last good checkpoint; each program is traced once; Brax's HTML viewer.
 
 Every run here uses the same program-shaping config and number of runs, so the runner compiles its programs
-once for the whole module (and for tests/test_cli.py in the same process)."""
+once for the whole module (and for tests/host/test_cli.py in the same process)."""
 
 import csv
+import dataclasses
 import glob
 import json
 import os
@@ -19,9 +20,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wpgjax import runner
-from wpgjax.checkpoint import CheckpointError
-from wpgjax.plotting import plot_learning_curves
+from wpgjax.host import checkpoint as ckpt
+from wpgjax.host import programs, runner
+from wpgjax.host.checkpoint import CheckpointError
+from wpgjax.host.evaluation import evaluate, load, render_episode
+from wpgjax.host.metrics_log import read_metrics
+from wpgjax.host.options import RunOptions
+from wpgjax.host.plotting import plot_learning_curves
+from wpgjax.rl.train import METRIC_NAMES
 from wpgjax.rl import presets
 from wpgjax._testing import directory_digest, leaves_as_numpy
 
@@ -58,8 +64,9 @@ def interrupted(tmp_path_factory):
   def progress_fn(step, metrics):
     os.kill(os.getpid(), signal.SIGINT)
 
+  before = signal.getsignal(signal.SIGINT)  # SIG_IGN when the parent shell ignores SIGINT (background jobs)
   result = runner.run(CONFIG, workdir, seeds=SEEDS, progress_fn=progress_fn, **QUIET)
-  return result, workdir
+  return result, workdir, before
 
 
 def _copy(workdir, tmp_path):
@@ -111,14 +118,14 @@ def test_hooks_are_brax_compatible(full):
 
 
 def test_sigint_saves_a_loadable_checkpoint_and_stops(interrupted):
-  result, workdir = interrupted
+  result, workdir, handler_before = interrupted
   assert result.interrupted and result.stop_reason == "signal SIGINT" and result.evals_done == 1
   assert result.last_checkpoint == STEPS_AFTER_FIRST_EVAL
-  loaded = runner.load(workdir, step=STEPS_AFTER_FIRST_EVAL)
+  loaded = load(workdir, step=STEPS_AFTER_FIRST_EVAL)
   assert loaded.meta["evals_done"] == 1
   for a, b in zip(leaves_as_numpy(loaded.state), leaves_as_numpy(result.state)):
     np.testing.assert_array_equal(a, b)
-  assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+  assert signal.getsignal(signal.SIGINT) is handler_before  # the handler installed before the run is restored
 
 
 def test_resume_ends_bitwise_where_the_uninterrupted_run_ends(full, interrupted, tmp_path):
@@ -136,8 +143,8 @@ def test_resume_ends_bitwise_where_the_uninterrupted_run_ends(full, interrupted,
   rows = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
   assert [(r["eval"], r["run"]) for r in rows] == [(e, r) for e in (1, 2, 3) for r in (0, 1)]
   # One trace of the training iteration and of the evaluation for everything this module ran.
-  programs = runner._programs(CONFIG, jax.devices())
-  assert programs.trainer.trace_counts == {"iteration": 1, "evaluate": 1}
+  compiled = programs.get_programs(CONFIG, jax.devices())
+  assert compiled.trainer.trace_counts == {"iteration": 1, "evaluate": 1}
 
 
 def test_resume_refuses_another_config_or_seeds(interrupted, tmp_path):
@@ -192,6 +199,23 @@ def test_an_existing_run_is_never_overwritten(full):
   assert directory_digest(result.workdir) == before
 
 
+def test_run_options_are_validated_eagerly_and_run_accepts_them(full, tmp_path):
+  for bad, message in ((dict(keep_last=0), "keep_last must be a positive int"),
+                       (dict(nan_guard="maybe"), "nan_guard must be"),
+                       (dict(seeds=[1, 1]), "seeds must be distinct"),
+                       (dict(stop_after_evals=0), "stop_after_evals must be a positive int")):
+    with pytest.raises(ValueError, match=message):
+      RunOptions(**bad)
+    with pytest.raises(ValueError, match=message):
+      runner.run(CONFIG, str(tmp_path / "never"), **bad)
+  assert not os.path.exists(tmp_path / "never")
+  options = RunOptions(seeds=2, progress=False)
+  assert options.seeds == (0, 1) and dataclasses.replace(options, verbose=False).seeds == (0, 1)
+  result, _ = full
+  with pytest.raises(runner.RunExistsError, match=r"already holds a run"):
+    runner.run(CONFIG, result.workdir, options=options, verbose=False)
+
+
 def test_nan_guard_stops_a_forced_divergence(tmp_path):
   # reward_scaling is a runtime hyperparameter: same compiled program, diverging critic targets.
   config = presets("fast", num_timesteps=2048, num_evals=3, min_replay_size=256, reward_scaling=1e30)
@@ -200,7 +224,7 @@ def test_nan_guard_stops_a_forced_divergence(tmp_path):
     runner.run(config, workdir, seeds=SEEDS, **QUIET)
   error = info.value
   rows = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
-  first_bad = next(name for name in runner.METRIC_NAMES if not np.isfinite(rows[0][name]))
+  first_bad = next(name for name in METRIC_NAMES if not np.isfinite(rows[0][name]))
   assert error.metric == first_bad and error.env_steps == STEPS_AFTER_FIRST_EVAL and error.evaluation == 1
   assert f"{first_bad} is not finite at env step {STEPS_AFTER_FIRST_EVAL}" in str(error)
   assert "no checkpoint had been saved yet" in str(error)
@@ -208,7 +232,7 @@ def test_nan_guard_stops_a_forced_divergence(tmp_path):
 
 
 def test_nan_guard_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-  original = runner._Programs.__call__
+  original = programs.Programs.__call__
   epochs = []
 
   def poisoned(self, name, *args):
@@ -221,21 +245,21 @@ def test_nan_guard_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
         out = (state, metrics, finite)
     return out
 
-  monkeypatch.setattr(runner._Programs, "__call__", poisoned)
+  monkeypatch.setattr(programs.Programs, "__call__", poisoned)
   workdir = str(tmp_path / "run")
   with pytest.raises(runner.TrainingDivergedError, match=r"wpg/ksd is not finite at env step 1600 \(evaluation 2/3; "
                                                          r"run 1 .*last good checkpoint is step 928") as info:
     runner.run(CONFIG, workdir, seeds=SEEDS, **QUIET)
   assert info.value.runs == [1] and info.value.last_checkpoint == STEPS_AFTER_FIRST_EVAL
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == [str(STEPS_AFTER_FIRST_EVAL)]
-  assert runner.load(workdir).step == STEPS_AFTER_FIRST_EVAL
+  assert load(workdir).step == STEPS_AFTER_FIRST_EVAL
 
 
 def test_load_and_evaluate_the_saved_policy(full):
   result, _ = full
-  loaded = runner.load(result.workdir, step="best")
-  assert loaded.step in runner.ckpt.Checkpointer(os.path.join(result.workdir, "checkpoints"), read_only=True).steps()
-  evaluation = runner.evaluate(result.workdir, episodes=4)
+  loaded = load(result.workdir, step="best")
+  assert loaded.step in ckpt.Checkpointer(os.path.join(result.workdir, "checkpoints"), read_only=True).steps()
+  evaluation = evaluate(result.workdir, episodes=4)
   assert evaluation.step == CONFIG.total_env_steps and evaluation.mean.shape == (2,)
   assert np.all(np.isfinite(evaluation.mean)) and np.all(evaluation.mean <= 143.2)
   assert "return (mean ± std)" in evaluation.table()
@@ -243,7 +267,7 @@ def test_load_and_evaluate_the_saved_policy(full):
 
 def test_read_metrics_and_plot_learning_curves(full, tmp_path):
   result, _ = full
-  metrics_by_run, groups, runs = runner.read_metrics(result.workdir)
+  metrics_by_run, groups, runs = read_metrics(result.workdir)
   assert runs == result.runs and len(metrics_by_run) == 2 and set(groups.values()) == {"all seeds"}
   one = next(iter(metrics_by_run.values()))
   assert one["eval/episode_reward"].shape == (CONFIG.num_evals,)
@@ -272,18 +296,18 @@ def test_render_episode_writes_the_brax_viewer(tmp_path):
   config = presets("inverted_pendulum", episode_length=30, backend="spring")
   nets = agent.make_networks(config, 1)
   params = (normalization.init_statistics(4), nets.policy.init(jax.random.key(0), jnp.zeros((4,))))
-  path = runner.render_episode(config, params, tmp_path / "viewer" / "rollout.html")
+  path = render_episode(config, params, tmp_path / "viewer" / "rollout.html")
   page = open(path).read()
   assert path == str(tmp_path / "viewer" / "rollout.html") and "<html" in page and "brax" in page.lower()
   with pytest.raises(ValueError, match=r"no physics system to render"):
-    runner.render_episode(CONFIG, params, tmp_path / "x.html")
+    render_episode(CONFIG, params, tmp_path / "x.html")
 
 
 def test_checkpoints_without_replay_resume_by_refilling_the_buffer(tmp_path):
   workdir = str(tmp_path / "run")
   first = runner.run(CONFIG, workdir, seeds=SEEDS, save_replay=False, stop_after_evals=1, plot=False,
                      tensorboard=False, **QUIET)
-  loaded = runner.load(workdir)
+  loaded = load(workdir)
   assert loaded.meta["excluded"] == ["replay"] and int(loaded.state.replay.size[0]) == 0
   np.testing.assert_array_equal(loaded.state.policy_params["params"]["MLP_0"]["dense_0"]["kernel"],
                                 first.state.policy_params["params"]["MLP_0"]["dense_0"]["kernel"])
@@ -296,7 +320,7 @@ def test_checkpoints_without_replay_resume_by_refilling_the_buffer(tmp_path):
 _SHARDED = """
 import json, os, sys
 import jax, numpy as np
-from wpgjax import runner
+from wpgjax.host import runner
 from wpgjax.rl import presets
 assert len(jax.devices()) == 3
 cfg = presets("fast", num_timesteps=1024, num_evals=2, min_replay_size=256, grad_updates_per_step=1, batch_size=64)

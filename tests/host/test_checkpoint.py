@@ -11,8 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wpgjax import checkpoint as ckpt
-from wpgjax.checkpoint import Checkpointer, CheckpointError
+from wpgjax.host import checkpoint as ckpt
+from wpgjax.host.checkpoint import Checkpointer, CheckpointError
 from wpgjax._testing import directory_digest, leaves_as_numpy
 
 # orbax/tensorstore report failed reads from a closed event loop; harmless here.

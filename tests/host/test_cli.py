@@ -1,6 +1,6 @@
 """The `wpgjax` command line: help for every command and option, usage errors, and train -> resume -> eval
 and sweep end to end on a tiny budget in a temp dir (in-process, so the compiled programs are shared with
-tests/test_runner.py; the subprocess tests at the end are marked slow)."""
+tests/host/test_runner.py; the subprocess tests at the end are marked slow)."""
 
 import json
 import os
@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from wpgjax import cli
+from wpgjax.host import cli
 
 TINY = ["--env", "fast", "--set", "num_timesteps=2048", "--set", "num_evals=3", "--set", "min_replay_size=256"]
 QUIET = ["--no-progress", "--quiet"]
@@ -43,9 +43,9 @@ def test_console_script_is_installed_and_help_is_quick():
   from importlib.metadata import entry_points
 
   scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
-  assert scripts.get("wpgjax") == "wpgjax.cli:main"
+  assert scripts.get("wpgjax") == "wpgjax.host.cli:main"
   start = time.perf_counter()
-  out = subprocess.run([sys.executable, "-m", "wpgjax.cli", "train", "--help"], capture_output=True, text=True,
+  out = subprocess.run([sys.executable, "-m", "wpgjax.host.cli", "train", "--help"], capture_output=True, text=True,
                        timeout=120)
   assert out.returncode == 0 and "--resume" in out.stdout and "Failed to import warp" not in out.stdout
   assert time.perf_counter() - start < 60
@@ -127,7 +127,7 @@ def test_sweep_runs_the_grid_as_one_program(tmp_path, capsys):
 
 
 def _wpgjax(*args):
-  return [sys.executable, "-m", "wpgjax.cli", *args]
+  return [sys.executable, "-m", "wpgjax.host.cli", *args]
 
 
 @pytest.mark.slow

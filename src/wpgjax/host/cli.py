@@ -23,8 +23,12 @@ __all__ = ["main", "build_parser"]
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
-_ENV_NAMES = ("ant", "fast", "halfcheetah", "hopper", "humanoid", "humanoidstandup", "inverted_pendulum",
-              "inverted_double_pendulum", "pusher", "reacher", "swimmer", "walker2d")
+
+def _env_names() -> tuple[str, ...]:
+  """The env names --env accepts: the registry of `wpgjax.rl` (never a copy kept here)."""
+  from wpgjax.rl.envs import registered_env_names
+
+  return tuple(registered_env_names())
 
 
 def _config_epilog() -> str:
@@ -67,10 +71,17 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
 
 def _add_run_options(p: argparse.ArgumentParser, *, sweep: bool) -> None:
+  _add_what_options(p, sweep=sweep)
+  _add_where_options(p)
+  _add_control_options(p)
+
+
+def _add_what_options(p: argparse.ArgumentParser, *, sweep: bool) -> None:
+  env_names = _env_names()
   what = p.add_argument_group("what to train")
-  what.add_argument("--env", choices=_ENV_NAMES, metavar="ENV",
+  what.add_argument("--env", choices=env_names, metavar="ENV",
                     help="Brax environment; its tuned preset is the starting config (one of: "
-                         + ", ".join(_ENV_NAMES) + "). Required for a new run; taken from the workdir with "
+                         + ", ".join(env_names) + "). Required for a new run; taken from the workdir with "
                          "--resume.")
   what.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override one config field (repeatable), e.g. --set tau=0.05 --set wpg.step_size=0.1 "
@@ -85,6 +96,8 @@ def _add_run_options(p: argparse.ArgumentParser, *, sweep: bool) -> None:
                       help="hyperparameter values to sweep (repeatable; grids are crossed with each other and "
                            "with the seeds); KEY must be sweepable (listed below). Required for a new sweep")
 
+
+def _add_where_options(p: argparse.ArgumentParser) -> None:
   where = p.add_argument_group("where and how to save")
   where.add_argument("--workdir", required=True, metavar="DIR",
                      help="run folder: config.json, checkpoints/, metrics.csv/.jsonl, tensorboard/, "
@@ -105,6 +118,8 @@ def _add_run_options(p: argparse.ArgumentParser, *, sweep: bool) -> None:
                      help="leave the replay buffer out of checkpoints (smaller files; a resumed run then "
                           "refills it with random actions and is no longer bitwise reproducible)")
 
+
+def _add_control_options(p: argparse.ArgumentParser) -> None:
   control = p.add_argument_group("run control and output")
   control.add_argument("--nan-guard", choices=("stop", "warn", "off"), default="stop",
                        help="on a NaN/Inf metric or parameter: stop naming the metric and step (keeping the "
@@ -130,6 +145,19 @@ def _add_run_options(p: argparse.ArgumentParser, *, sweep: bool) -> None:
                             "loads them")
   control.add_argument("--show-config", action="store_true",
                        help="print the resolved config as JSON (with runs and replay memory) and exit")
+
+
+# The commands that train: (name, sweep?, one-line help, description).
+_RUN_COMMANDS = (
+    ("train", False, "train WPG on a Brax env (progress bar, metrics, plots, checkpoints; resumable)",
+     "Train the WPG actor-critic on a Brax environment, for one or several seeds vmapped into one program. "
+     "Ctrl-C finishes the current evaluation period, saves a checkpoint and exits; `--resume` continues exactly "
+     "where it stopped."),
+    ("sweep", True, "train a grid of hyperparameters x seeds as one vmapped program",
+     "Train every combination of the --grid values and the seeds together (one compile, vmapped and sharded over "
+     "the available devices); learning_curve.png shows each grid point's mean and spread over seeds and the "
+     "final summary compares them."),
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -160,24 +188,16 @@ def build_parser() -> argparse.ArgumentParser:
   sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
   epilog = _config_epilog() + "\n" + _EXIT_CODES
 
-  train = sub.add_parser(
-      "train", formatter_class=_Formatter, epilog=epilog,
-      help="train WPG on a Brax env (progress bar, metrics, plots, checkpoints; resumable)",
-      description=_wrap("Train the WPG actor-critic on a Brax environment, for one or several seeds vmapped into one "
-                  "program. Ctrl-C finishes the current evaluation period, saves a checkpoint and exits; "
-                  "`--resume` continues exactly where it stopped."))
-  _add_run_options(train, sweep=False)
-  train.set_defaults(handler=_cmd_train)
+  for name, is_sweep, help_text, description in _RUN_COMMANDS:
+    command = sub.add_parser(name, formatter_class=_Formatter, epilog=epilog, help=help_text,
+                             description=_wrap(description))
+    _add_run_options(command, sweep=is_sweep)
+    command.set_defaults(handler=_cmd_train)
+  _add_eval_command(sub)
+  return parser
 
-  sweep = sub.add_parser(
-      "sweep", formatter_class=_Formatter, epilog=epilog,
-      help="train a grid of hyperparameters x seeds as one vmapped program",
-      description=_wrap("Train every combination of the --grid values and the seeds together (one compile, vmapped "
-                  "and sharded over the available devices); learning_curve.png shows each grid point's mean "
-                  "and spread over seeds and the final summary compares them."))
-  _add_run_options(sweep, sweep=True)
-  sweep.set_defaults(handler=_cmd_train)
 
+def _add_eval_command(sub) -> None:
   ev = sub.add_parser(
       "eval", formatter_class=_Formatter, epilog=_EXIT_CODES,
       help="evaluate a saved policy (mean ± std return; optional Brax HTML viewer)",
@@ -195,7 +215,6 @@ def build_parser() -> argparse.ArgumentParser:
   ev.add_argument("--render-run", type=int, default=0, metavar="I", help="which run (row of the table) to render")
   ev.add_argument("--json", action="store_true", help="print the results as JSON on stdout instead of a table")
   ev.set_defaults(handler=_cmd_eval)
-  return parser
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -297,8 +316,8 @@ def _cmd_train(args) -> int:
 
   _quiet_libraries()
   _setup_compile_cache(args)
-  from wpgjax import runner
-  from wpgjax.checkpoint import read_run_info
+  from wpgjax.host import runner
+  from wpgjax.host.checkpoint import CheckpointError, read_run_info
   from wpgjax.rl.config import config_from_dict, config_to_dict, presets, with_overrides
   from wpgjax.rl.sweep import sweep_grid
 
@@ -306,7 +325,7 @@ def _cmd_train(args) -> int:
     info = read_run_info(args.workdir)
     saved = config_from_dict(info["config"])
     if args.env is not None and args.env != saved.env:
-      raise runner.CheckpointError(f"--env {args.env} does not match the saved run's env {saved.env!r}")
+      raise CheckpointError(f"--env {args.env} does not match the saved run's env {saved.env!r}")
     config = with_overrides(saved, overrides) if overrides else saved
   else:
     config = with_overrides(presets(args.env), overrides) if overrides else presets(args.env)
@@ -346,10 +365,10 @@ def _cmd_eval(args) -> int:
     except ValueError:
       raise _UsageError(f"--step expects latest, best or a number, got {args.step!r}") from None
   _quiet_libraries()
-  from wpgjax import runner
+  from wpgjax.host.evaluation import evaluate
 
-  result = runner.evaluate(args.workdir, step=step, episodes=args.episodes, seed=args.seed, render=args.render,
-                           render_run=args.render_run)
+  result = evaluate(args.workdir, step=step, episodes=args.episodes, seed=args.seed, render=args.render,
+                    render_run=args.render_run)
   if args.json:
     print(json.dumps(result.to_dict()))
   else:
@@ -373,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"wpgjax {args.command}: error: {e}", file=sys.stderr)
     return EXIT_USAGE
   except Exception as e:  # known failures get one clear line, not a traceback
-    from wpgjax.checkpoint import CheckpointError
+    from wpgjax.host.checkpoint import CheckpointError
 
     diverged = type(e).__name__ == "TrainingDivergedError"
     known = isinstance(e, (CheckpointError, FileExistsError, FileNotFoundError, ValueError)) or diverged

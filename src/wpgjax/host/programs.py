@@ -1,0 +1,154 @@
+"""Compiled programs, shared by every run with the same program-shaping config (hyperparameters are inputs).
+
+`get_programs(config, devices)` returns the `Programs` of a config (init+prefill, prefill, epoch; vmapped over
+runs, sharded, compiled ahead of time once per input signature); `get_evaluator(config)` the jitted evaluation
+used by `evaluate`. Both caches keep the few most recently used configs.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import time
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from wpgjax.rl.config import SWEEPABLE_FIELDS, TrainConfig, config_to_dict
+from wpgjax.rl.train import make_trainer
+
+__all__ = ["Programs", "get_programs", "get_evaluator", "state_template"]
+
+_CACHE_SIZE = 4
+
+
+def _static_key(config: TrainConfig) -> str:
+  """The config without its sweepable hyperparameters: what shapes the compiled programs."""
+  data = config_to_dict(config)
+  for field in SWEEPABLE_FIELDS:
+    node = data
+    *parents, leaf = field.split(".")
+    for part in parents:
+      node = node[part]
+    node.pop(leaf, None)
+  return json.dumps(data, sort_keys=True)
+
+
+def _params_finite(state) -> jax.Array:
+  leaves = jax.tree.leaves((state.policy_params, state.critic_params, state.target_critic_params,
+                            state.log_tau, state.obs_stats))
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+class Programs:
+  """The vmapped pieces of one config's trainer, jitted with the run-axis sharding and compiled ahead of time
+  per input signature (so compile time is measured apart from run time and each piece is traced once):
+  start = prefill ∘ init, prefill (only to refill a buffer that was not checkpointed), and epoch (the
+  trainer's epoch, plus a finiteness check of the parameters for the NaN guard)."""
+
+  def __init__(self, config: TrainConfig, devices: Sequence[Any]):
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    self.trainer = t = make_trainer(config)
+    self.devices = list(devices)
+    self.sharding = NamedSharding(Mesh(np.array(self.devices), ("runs",)), PartitionSpec("runs"))
+
+    def start(key, hp):
+      return t.prefill(t.init(key, hp))
+
+    def epoch(state, hp):
+      state, metrics = t.epoch(state, hp)
+      return state, metrics, _params_finite(state)
+
+    self._start = start
+    self._jitted = {
+        "start": jax.jit(jax.vmap(start), out_shardings=self.sharding),
+        "prefill": jax.jit(jax.vmap(t.prefill), out_shardings=self.sharding),
+        "epoch": jax.jit(jax.vmap(epoch), out_shardings=self.sharding),
+    }
+    self._compiled: dict[Any, Any] = {}
+
+  def abstract_state(self, keys, hps):
+    """The avals of the state `start` returns, placed with the run sharding. Weak types are dropped so that
+    a fresh run and a run restored from a checkpoint compile the very same epoch program."""
+    shapes = jax.eval_shape(jax.vmap(self._start), keys, hps)
+    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=self.sharding), shapes)
+
+  @staticmethod
+  def _signature(name: str, args) -> Any:
+    leaves, treedef = jax.tree.flatten(args)
+    return (name, treedef, tuple((np.shape(x), str(x.dtype)) for x in leaves))
+
+  def needs_compile(self, jobs: Sequence[tuple[str, tuple]]) -> bool:
+    """Whether any of the (name, args) jobs is not compiled yet."""
+    return any(self._signature(name, args) not in self._compiled for name, args in jobs)
+
+  def precompile(self, jobs: Sequence[tuple[str, tuple]]) -> float:
+    """Compiles the (name, args) jobs not compiled yet, concurrently; returns the wall time spent."""
+    todo = {}
+    for name, args in jobs:
+      signature = self._signature(name, args)
+      if signature not in self._compiled:
+        todo[signature] = (name, args)
+    if not todo:
+      return 0.0
+    started = time.perf_counter()
+    if len(todo) == 1:
+      (signature, (name, args)), = todo.items()
+      self._compiled[signature] = self._jitted[name].lower(*args).compile()
+    else:
+      from concurrent.futures import ThreadPoolExecutor
+
+      with ThreadPoolExecutor(max_workers=len(todo)) as pool:
+        futures = {sig: pool.submit(lambda n, a: self._jitted[n].lower(*a).compile(), name, args)
+                   for sig, (name, args) in todo.items()}
+      for signature, future in futures.items():
+        self._compiled[signature] = future.result()
+    return time.perf_counter() - started
+
+  def __call__(self, name: str, *args):
+    signature = self._signature(name, args)
+    if signature not in self._compiled:
+      self.precompile([(name, args)])
+    return self._compiled[signature](*args)
+
+
+def state_template(trainer, keys, hps, *, save_replay: bool):
+  """The abstract train state a checkpoint is restored into; without a saved replay buffer, the buffer is a
+  concrete empty one (the checkpoint does not hold it)."""
+  template = jax.eval_shape(jax.vmap(trainer.init), keys, hps)
+  if not save_replay:
+    template = template.replace(replay=jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), template.replay))
+  return template
+
+
+_PROGRAMS: "collections.OrderedDict[Any, Programs]" = collections.OrderedDict()
+_EVALUATORS: "collections.OrderedDict[Any, tuple[Any, Callable]]" = collections.OrderedDict()
+
+
+def _cached(cache: collections.OrderedDict, key: Any, build: Callable[[], Any]) -> Any:
+  """cache[key], built on a miss; the least recently used entries beyond _CACHE_SIZE are dropped."""
+  if key in cache:
+    cache.move_to_end(key)
+  else:
+    cache[key] = build()
+    while len(cache) > _CACHE_SIZE:
+      cache.popitem(last=False)
+  return cache[key]
+
+
+def get_programs(config: TrainConfig, devices: Sequence[Any]) -> Programs:
+  """The (cached) compiled programs of `config` on `devices`."""
+  key = (_static_key(config), tuple(d.id for d in devices), tuple(d.platform for d in devices))
+  return _cached(_PROGRAMS, key, lambda: Programs(config, devices))
+
+
+def get_evaluator(config: TrainConfig) -> tuple[Any, Callable]:
+  """(trainer, jitted evaluate vmapped over runs) for `config`, cached like the training programs."""
+  def build():
+    trainer = make_trainer(config)
+    return trainer, jax.jit(jax.vmap(trainer.evaluate, in_axes=(0, None)))
+
+  return _cached(_EVALUATORS, _static_key(config), build)
