@@ -1,4 +1,4 @@
-"""Box-bounded actions through the tanh change of variables (THEORY.md §4).
+"""Box-bounded actions through the tanh change of variables (docs/theory.md §4).
 
 Particles live in an unsquashed space u ∈ R^d and act as a = low + (high − low)(tanh(u) + 1)/2. A Gibbs law
 p(a) ∝ exp(Q(a)/τ) on the box is the pushforward of the u-space law with log density

@@ -1,10 +1,11 @@
-"""Diagnostics of the WPG convergence proof for ONE state (THEORY.md §2, §6), plus host-side rate fits.
+"""Diagnostics of the WPG convergence proof for ONE state (docs/theory.md §2, §6), plus host-side rate fits.
 
 Jittable, unbatched functions (vmap over states):
 - the statewise KL residual (T*V^π − V^π)(s) = τ KL(π ‖ p), p ∝ exp(Q/τ), on a quadrature grid or from samples;
 - the relative Fisher information I(π ‖ p) = E_π‖∇ log π − ∇Q/τ‖² and the Fisher dissipation g = τ² I;
 - the kernel Stein discrepancy KSD²(π, p), which needs only particles and ∇_aQ (no density of π);
-- the empirical PL ratio g / (τ KL), a lower estimate of 2ατ; the predicted per-step contraction factor.
+- the empirical PL ratio g / (τ KL), which is ≥ 2ατ under LSI(α) (so its minimum along a run bounds the certified
+  constant from above: a contraction predicted from it is optimistic); the predicted per-step contraction factor.
 Host-side numpy helpers (not jittable): `fit_geometric_decay` and `loglog_slope`.
 """
 
@@ -48,7 +49,7 @@ def _floating(x: chex.Array) -> chex.Array:
 
 def kl_residual_quadrature(log_policy: chex.Array, q_values: chex.Array, cell_volume: chex.Numeric,
                            tau: chex.Numeric) -> chex.Array:
-  """Statewise soft Bellman residual on a quadrature grid (THEORY.md §2, identity 1):
+  """Statewise soft Bellman residual on a quadrature grid (docs/theory.md §2, identity 1):
 
       τ KL(π ‖ p) = τ Σ_g w_g π_g [log π_g − Q_g/τ + log Z] = τ log Z − E_π[Q − τ log π],
       log Z = logsumexp_g(Q_g/τ + log w_g),
@@ -155,7 +156,7 @@ def relative_fisher_information_grid(log_policy: chex.Array, q_values: chex.Arra
 
 def fisher_dissipation(fisher_information: chex.Array, tau: chex.Numeric) -> chex.Array:
   """Fisher dissipation g = τ² I(π ‖ p), the rate of statewise value improvement along the WPG flow
-  (THEORY.md §2, identity 3).  fisher_information: [...] -> [...]; tau > 0."""
+  (docs/theory.md §2, identity 3).  fisher_information: [...] -> [...]; tau > 0."""
   _validation.check_positive("tau", tau)
   return tau**2 * fisher_information
 
@@ -207,7 +208,7 @@ def kernel_stein_discrepancy_squared(particles: chex.Array, q_gradients: chex.Ar
 
 def empirical_pl_ratio(dissipation: chex.Array, residual: chex.Array,
                        min_residual: chex.Numeric = 0.0) -> chex.Array:
-  """Empirical Polyak–Łojasiewicz ratio  g / (τ KL) = τ² I / (τ KL) = τ I / KL  (THEORY.md §2, §6).
+  """Empirical Polyak–Łojasiewicz ratio  g / (τ KL) = τ² I / (τ KL) = τ I / KL  (docs/theory.md §2, §6).
 
   Under LSI(α) every value is ≥ 2ατ (τ² I ≥ 2ατ · τ KL). Its minimum over the states and iterates of a run is
   the PL constant that run actually enjoys: the quantity that sets its contraction rate. It is ≥ 2α_LSI τ (so an
@@ -232,7 +233,7 @@ def _check_rate_inputs(lsi_constant, tau, step_size, discount) -> None:
 
 def predicted_contraction_factor(lsi_constant: chex.Numeric, tau: chex.Numeric, step_size: chex.Numeric,
                                  discount: chex.Numeric) -> chex.Array:
-  """Per-step contraction factor of the WPGD sup-gap recursion (THEORY.md §3):
+  """Per-step contraction factor of the WPGD sup-gap recursion (docs/theory.md §3):
 
       ρ = 1 − (1 − γ)(1 − exp(−ᾱ τ η)),   E_{k+1} ≤ ρ E_k + τ δ_η/(1 − γ).
 

@@ -1,6 +1,6 @@
 """Differential entropy H(π) = −E_π[log π] of ONE state's action law, exact or estimated from particles.
 
-The critic target of a particle policy needs the entropy of the particle law (THEORY.md §4): for Gaussians it is
+The critic target of a particle policy needs the entropy of the particle law (docs/theory.md §4): for Gaussians it is
 exact; for a cloud A ∈ R^{N×d} of samples it is estimated by Kozachenko–Leonenko nearest neighbours, a
 leave-one-out Gaussian KDE, a Gaussian fit (an upper bound: the Gaussian has maximal entropy for a given
 covariance) or the plug-in entropy of a Gaussian mixture. All estimators take particles [N, d] and return a

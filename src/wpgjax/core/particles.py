@@ -1,6 +1,6 @@
 """Particle WPG steps for ONE state (users vmap over states): ULA/WPGD, MALA, SVGD, and a scan-based flow.
 
-Notation (THEORY.md §3): particles A ∈ R^{N×d} represent π(·|s); q_fn: R^d -> R is the soft Q of that state;
+Notation (docs/theory.md §3): particles A ∈ R^{N×d} represent π(·|s); q_fn: R^d -> R is the soft Q of that state;
 τ > 0 the temperature; η > 0 the step size. The Gibbs target is p(a) ∝ exp(Q(a)/τ).
 """
 
@@ -88,7 +88,7 @@ def mala_step(key: chex.PRNGKey, particles: chex.Array, q_fn: QFunction, step_si
 
 def svgd_direction(particles: chex.Array, grad_q: chex.Array, tau: chex.Numeric,
                    lengthscale: chex.Numeric | None = None) -> chex.Array:
-  """The SVGD velocity scaled to WPG time (THEORY.md §4, soft Q-learning):
+  """The SVGD velocity scaled to WPG time (docs/theory.md §4, soft Q-learning):
 
       φ(a_i) = (1/N) Σ_j [ k(a_j, a_i) ∇_a Q(a_j) + τ ∇_{a_j} k(a_j, a_i) ],
 

@@ -1,4 +1,4 @@
-"""Parametric projections of the WPG particle step onto a policy network, for ONE state (THEORY.md §4).
+"""Parametric projections of the WPG particle step onto a policy network, for ONE state (docs/theory.md §4).
 
 The WPG flow moves each action along v(a) = ∇_a Q(a) − τ ∇_a log π(a) (the noise of WPGD implements the second
 term). A parametric policy cannot follow v exactly; these losses give parameter updates that follow it in the
@@ -130,7 +130,7 @@ def wppg_loss(actions: chex.Array, action_gradient: chex.Array, *, step_size: ch
 
       L(θ) = (1/N) Σ_i ‖ a_i − sg(a_i) − sg(δ_i) ‖²,   δ_i = η ∇_aQ(a_i) + ξ_i,   ξ_i = sqrt(2τη) ε_i,  ε_i ∼ N(0, I),
 
-  i.e. one regression step of g_θ toward its particles moved by one WPGD step (THEORY.md §3). The value is the
+  i.e. one regression step of g_θ toward its particles moved by one WPGD step (docs/theory.md §3). The value is the
   constant (1/N) Σ‖δ_i‖²; the gradient is ∇_θ L = −(2/N) Σ_i (∂a_i/∂θ)ᵀ δ_i. No density or score is needed.
   actions: [N, d] from g_θ (differentiable in θ); action_gradient: [N, d] ∇_aQ(a_i); step_size η > 0;
   tau ≥ 0 (τ = 0 gives the deterministic move); exactly one of `key` (PRNG key, ε drawn here) or `noise`

@@ -1,6 +1,6 @@
 """Soft Bellman pieces for ONE state or ONE transition: Gibbs log-partitions, soft values, soft TD targets.
 
-Notation (THEORY.md §1): temperature τ > 0, soft Q of the state Q(a), Gibbs policy p(a) = exp(Q(a)/τ) / Z with
+Notation (docs/theory.md §1): temperature τ > 0, soft Q of the state Q(a), Gibbs policy p(a) = exp(Q(a)/τ) / Z with
 Z = ∫ exp(Q(a)/τ) da. The soft optimality operator is (T*V)(s) = τ log Z_s, and the soft value of a policy π is
 V^π(s) = E_{a∼π}[Q(a) − τ log π(a)].
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 __all__ = [
     'gibbs_log_partition_quadrature',
     'gibbs_log_partition_importance',
+    'gibbs_log_partition_importance_corrected',
     'soft_optimal_value_quadrature',
     'soft_optimal_value_importance',
     'soft_value_from_samples',
@@ -75,6 +76,24 @@ def gibbs_log_partition_importance(q_values: chex.Array, proposal_log_probs: che
   q_values = jnp.asarray(q_values)
   num_samples = q_values.shape[0]
   return logsumexp(q_values / tau - proposal_log_probs) - jnp.log(jnp.asarray(num_samples, q_values.dtype))
+
+
+def gibbs_log_partition_importance_corrected(q_values: chex.Array, proposal_log_probs: chex.Array,
+                                             tau: chex.Numeric) -> chex.Array:
+  """log Z by self-normalised importance sampling with the second-order (delta-method) bias correction:
+
+      log Ẑ_c = log w̄ + s²_w / (2N w̄²),   w_i = exp(Q(a_i)/τ − log μ(a_i)),  s²_w the unbiased sample variance.
+
+  `gibbs_log_partition_importance` (log w̄) is biased low by ≈ Var(w)/(2N E[w]²); the correction removes that
+  term, leaving O(1/N²) for light-tailed weights (heavy-tailed weights keep a bias: there is no free lunch).
+  q_values: [N] (N ≥ 2); proposal_log_probs: [N]; tau: scalar > 0. Returns a scalar.
+  """
+  log_mean_w = gibbs_log_partition_importance(q_values, proposal_log_probs, tau)
+  relative_w = jnp.exp(jnp.asarray(q_values) / tau - proposal_log_probs - log_mean_w)  # w_i / w̄
+  num = relative_w.shape[0]
+  if num < 2:
+    raise ValueError(f"q_values must hold at least 2 samples, got shape {np.shape(q_values)}")
+  return log_mean_w + jnp.sum((relative_w - 1.0) ** 2) / (num - 1) / (2.0 * num)
 
 
 def soft_optimal_value_quadrature(q_values: chex.Array, cell_volume: chex.Numeric,
