@@ -34,6 +34,11 @@ Timing methods
 - ``env_steps_per_s``: ``env_steps / (total_wall_s - compile_estimate_s)``: end-to-end throughput without
   compilation, evaluation time included. ``train_sps_steady``: steady Brax ``training/sps`` (training only,
   no evaluation; Brax's first-epoch value includes compilation, so it is left out).
+- ``seconds_per_update`` (SAC): steady wall-clock between consecutive evaluations (training and evaluation)
+  over the gradient updates in between: the cost per update that ``benchmarks/compare_agents.py`` puts next
+  to wpgjax's (epoch wall / (steps_per_eval × grad_updates_per_step)).
+- ``system``: versions, CPU, and the load average and JAX compilation cache state (cold or warm) at the start
+  and end of the run, from ``benchmarks.machine``.
 
 Recipes
 -------
@@ -60,8 +65,6 @@ import functools
 import inspect
 import json
 import math
-import os
-import platform
 import statistics
 import sys
 import time
@@ -70,7 +73,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks` importable as a script
-from benchmarks.machine import cpu_model  # noqa: E402
+from benchmarks.machine import compilation_cache, load_average, system_info  # noqa: E402
 
 # --------------------------------------------------------------------------------------------------------------
 # Recipes
@@ -201,33 +204,33 @@ _RECIPES = {"sac": SAC_RECIPES, "ppo": PPO_RECIPES}
 
 
 def _apply_jax_compat() -> bool:
-    """Restore ``jax.device_put_replicated`` (removed in jax 0.10) for Brax's trainers. True if patched."""
-    import jax
+  """Restore ``jax.device_put_replicated`` (removed in jax 0.10) for Brax's trainers. True if patched."""
+  import jax
 
-    with warnings.catch_warnings():  # jax 0.9 deprecates it: looking it up warns
-        warnings.simplefilter("ignore", DeprecationWarning)
-        present = hasattr(jax, "device_put_replicated")
-    if present:
-        return False
-    from jax._src import api as _api  # private API: for this baseline harness only
+  with warnings.catch_warnings():  # jax 0.9 deprecates it: looking it up warns
+    warnings.simplefilter("ignore", DeprecationWarning)
+    present = hasattr(jax, "device_put_replicated")
+  if present:
+    return False
+  from jax._src import api as _api  # private API: for this baseline harness only
 
-    jax.device_put_replicated = _api.device_put_replicated
-    return True
+  jax.device_put_replicated = _api.device_put_replicated
+  return True
 
 
 @functools.lru_cache(maxsize=None)
 def _brax():
-    """Import Brax with its stdout chatter ("Failed to import warp") sent to stderr; apply the jax shim."""
-    with contextlib.redirect_stdout(sys.stderr):
-        import brax
-        import brax.envs
-        from brax.training.agents.ppo import networks as ppo_networks
-        from brax.training.agents.ppo import train as ppo_train
-        from brax.training.agents.sac import networks as sac_networks
-        from brax.training.agents.sac import train as sac_train
-    patched = _apply_jax_compat()
-    return dict(brax=brax, envs=brax.envs, sac=sac_train, ppo=ppo_train, sac_networks=sac_networks,
-                ppo_networks=ppo_networks, patched=patched)
+  """Import Brax with its stdout chatter ("Failed to import warp") sent to stderr; apply the jax shim."""
+  with contextlib.redirect_stdout(sys.stderr):
+    import brax
+    import brax.envs
+    from brax.training.agents.ppo import networks as ppo_networks
+    from brax.training.agents.ppo import train as ppo_train
+    from brax.training.agents.sac import networks as sac_networks
+    from brax.training.agents.sac import train as sac_train
+  patched = _apply_jax_compat()
+  return dict(brax=brax, envs=brax.envs, sac=sac_train, ppo=ppo_train, sac_networks=sac_networks,
+              ppo_networks=ppo_networks, patched=patched)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -242,52 +245,52 @@ _COMPILE_EVENTS = (
 
 
 class CompileTimer:
-    """Context manager: wall time spent tracing, lowering and compiling with JAX inside the block.
+  """Context manager: wall time spent tracing, lowering and compiling with JAX inside the block.
 
-    Listens to ``jax.monitoring`` time spans and reports the length of their union (nested spans count once),
-    plus the number of spans of each kind. ``seconds`` is None where this JAX has no time-span listeners.
-    """
+  Listens to ``jax.monitoring`` time spans and reports the length of their union (nested spans count once),
+  plus the number of spans of each kind. ``seconds`` is None where this JAX has no time-span listeners.
+  """
 
-    def __init__(self) -> None:
-        self.spans: list[tuple[float, float]] = []
-        self.counts: dict[str, int] = {e.rsplit("/", 1)[-1]: 0 for e in _COMPILE_EVENTS}
-        self.available = False
+  def __init__(self) -> None:
+    self.spans: list[tuple[float, float]] = []
+    self.counts: dict[str, int] = {e.rsplit("/", 1)[-1]: 0 for e in _COMPILE_EVENTS}
+    self.available = False
 
-    def _listener(self, event: str, start: float, end: float, **_: Any) -> None:
-        if event in _COMPILE_EVENTS:
-            self.spans.append((start, end))
-            self.counts[event.rsplit("/", 1)[-1]] += 1
+  def _listener(self, event: str, start: float, end: float, **_: Any) -> None:
+    if event in _COMPILE_EVENTS:
+      self.spans.append((start, end))
+      self.counts[event.rsplit("/", 1)[-1]] += 1
 
-    def __enter__(self) -> "CompileTimer":
-        import jax.monitoring as monitoring
+  def __enter__(self) -> "CompileTimer":
+    import jax.monitoring as monitoring
 
-        if hasattr(monitoring, "register_event_time_span_listener"):
-            monitoring.register_event_time_span_listener(self._listener)
-            self.available = True
-        return self
+    if hasattr(monitoring, "register_event_time_span_listener"):
+      monitoring.register_event_time_span_listener(self._listener)
+      self.available = True
+    return self
 
-    def __exit__(self, *exc: Any) -> None:
-        import jax.monitoring as monitoring
+  def __exit__(self, *exc: Any) -> None:
+    import jax.monitoring as monitoring
 
-        if self.available and hasattr(monitoring, "unregister_event_time_span_listener"):
-            with contextlib.suppress(Exception):
-                monitoring.unregister_event_time_span_listener(self._listener)
+    if self.available and hasattr(monitoring, "unregister_event_time_span_listener"):
+      with contextlib.suppress(Exception):
+        monitoring.unregister_event_time_span_listener(self._listener)
 
-    @property
-    def seconds(self) -> float | None:
-        if not self.available:
-            return None
-        total, cur_start, cur_end = 0.0, None, None
-        for start, end in sorted(self.spans):
-            if cur_end is None or start > cur_end:
-                if cur_end is not None:
-                    total += cur_end - cur_start
-                cur_start, cur_end = start, end
-            else:
-                cur_end = max(cur_end, end)
+  @property
+  def seconds(self) -> float | None:
+    if not self.available:
+      return None
+    total, cur_start, cur_end = 0.0, None, None
+    for start, end in sorted(self.spans):
+      if cur_end is None or start > cur_end:
         if cur_end is not None:
-            total += cur_end - cur_start
-        return total
+          total += cur_end - cur_start
+        cur_start, cur_end = start, end
+      else:
+        cur_end = max(cur_end, end)
+    if cur_end is not None:
+      total += cur_end - cur_start
+    return total
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -296,215 +299,202 @@ class CompileTimer:
 
 
 def _to_float(x: Any) -> float:
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return float("nan")
+  try:
+    return float(x)
+  except (TypeError, ValueError):
+    return float("nan")
 
 
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (str, bool, int)) or x is None:
-        return x
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if callable(x):
-        return getattr(x, "__name__", repr(x))
-    try:
-        return _jsonable(float(x))
-    except (TypeError, ValueError):
-        return repr(x)
+def jsonable(x: Any) -> Any:
+  """`x` with tuples as lists, non-finite floats as None, array scalars as floats: what json.dumps accepts."""
+  if isinstance(x, dict):
+    return {str(k): jsonable(v) for k, v in x.items()}
+  if isinstance(x, (list, tuple)):
+    return [jsonable(v) for v in x]
+  if isinstance(x, (str, bool, int)) or x is None:
+    return x
+  if isinstance(x, float):
+    return x if math.isfinite(x) else None
+  if callable(x):
+    return getattr(x, "__name__", repr(x))
+  try:
+    return jsonable(float(x))
+  except (TypeError, ValueError):
+    return repr(x)
 
 
 def _steady(xs: list[float], high: bool = False) -> float | None:
-    """Steady-state value of a per-epoch timing series whose first entries include compilation.
+  """Steady-state value of a per-epoch timing series whose first entries include compilation.
 
-    Brax compiles in the first epoch and evaluation, and (measured) often once more in the second: drop the
-    first two entries and take the median when at least two remain; otherwise drop only the first and take the
-    best (min time / max rate), since interference only makes timings worse.
-    """
-    xs = [x for x in xs if x is not None and math.isfinite(x) and x > 0]
-    if len(xs) >= 4:
-        return statistics.median(xs[2:])
-    if len(xs) >= 2:
-        return max(xs[1:]) if high else min(xs[1:])
-    return None
+  Brax compiles in the first epoch and evaluation, and (measured) often once more in the second: drop the
+  first two entries and take the median when at least two remain; otherwise drop only the first and take the
+  best (min time / max rate), since interference only makes timings worse.
+  """
+  xs = [x for x in xs if x is not None and math.isfinite(x) and x > 0]
+  if len(xs) >= 4:
+    return statistics.median(xs[2:])
+  if len(xs) >= 2:
+    return max(xs[1:]) if high else min(xs[1:])
+  return None
+
+
+def _seconds_per_update(curve: list[list[float]], recipe: dict[str, Any]) -> float | None:
+  """SAC's steady wall seconds per gradient update: the wall-clock between consecutive evaluations (training
+  and evaluation, as in a wpgjax epoch) over the updates in between (env steps / (num_envs × action_repeat)
+  × grad_updates_per_step); steady as in `_steady` (the first intervals hold the prefill and compilation)."""
+  per_env_step = recipe["grad_updates_per_step"] / (recipe["num_envs"] * recipe.get("action_repeat", 1))
+  costs = [(t1 - t0) / ((s1 - s0) * per_env_step)
+           for (s0, _, t0), (s1, _, t1) in zip(curve, curve[1:]) if s1 > s0]
+  return _steady(costs)
 
 
 def get_recipe(algo: str, env_name: str) -> dict[str, Any]:
-    """A deep copy of the CPU recipe for ``algo`` ('sac' or 'ppo') on ``env_name``."""
-    if algo not in _RECIPES:
-        raise ValueError(f"algo must be one of {sorted(_RECIPES)}, got {algo!r}")
-    recipes = _RECIPES[algo]
-    if env_name not in recipes:
-        raise ValueError(f"no Brax {algo.upper()} recipe for env {env_name!r}; known: {sorted(recipes)}")
-    return copy.deepcopy(recipes[env_name])
+  """A deep copy of the CPU recipe for ``algo`` ('sac' or 'ppo') on ``env_name``."""
+  if algo not in _RECIPES:
+    raise ValueError(f"algo must be one of {sorted(_RECIPES)}, got {algo!r}")
+  recipes = _RECIPES[algo]
+  if env_name not in recipes:
+    raise ValueError(f"no Brax {algo.upper()} recipe for env {env_name!r}; known: {sorted(recipes)}")
+  return copy.deepcopy(recipes[env_name])
 
 
 def _run(algo: str, env_name: str, *, num_timesteps: int, seed: int, backend: str, num_envs: int | None,
          episode_length: int, num_evals: int | None, verbose: bool,
          overrides: dict[str, Any]) -> dict[str, Any]:
-    mods = _brax()
-    import jax
+  mods = _brax()
+  recipe = get_recipe(algo, env_name)
+  recipe.pop("num_timesteps")  # the recipe's default budget; the caller's budget is authoritative
+  network_kwargs = dict(recipe.pop("network"))
+  network_kwargs.update(overrides.pop("network", None) or {})
+  if num_envs is not None:
+    recipe["num_envs"] = num_envs
+  if num_evals is not None:
+    recipe["num_evals"] = num_evals
+  recipe.update(overrides)
 
-    recipe = get_recipe(algo, env_name)
-    recipe.pop("num_timesteps")  # the recipe's default budget; the caller's budget is authoritative
-    network_kwargs = dict(recipe.pop("network"))
-    network_kwargs.update(overrides.pop("network", None) or {})
-    if num_envs is not None:
-        recipe["num_envs"] = num_envs
-    if num_evals is not None:
-        recipe["num_evals"] = num_evals
-    recipe.update(overrides)
+  trainer = mods[algo].train
+  factory = mods[f"{algo}_networks"].make_sac_networks if algo == "sac" else \
+      mods[f"{algo}_networks"].make_ppo_networks
+  reserved = {"environment", "num_timesteps", "seed", "episode_length", "progress_fn", "network_factory"}
+  allowed = set(inspect.signature(trainer).parameters) - reserved
+  unknown = sorted(set(recipe) - allowed)
+  if unknown:
+    raise ValueError(f"unknown {algo}.train arguments {unknown}; allowed: {sorted(allowed)}")
+  allowed_net = set(inspect.signature(factory).parameters) - {
+      "observation_size", "action_size", "preprocess_observations_fn"}
+  unknown_net = sorted(set(network_kwargs) - allowed_net)
+  if unknown_net:
+    raise ValueError(f"unknown network arguments {unknown_net}; allowed: {sorted(allowed_net)}")
+  if int(num_timesteps) <= 0:
+    raise ValueError(f"num_timesteps must be positive, got {num_timesteps}")
 
-    trainer = mods[algo].train
-    factory = mods[f"{algo}_networks"].make_sac_networks if algo == "sac" else \
-        mods[f"{algo}_networks"].make_ppo_networks
-    reserved = {"environment", "num_timesteps", "seed", "episode_length", "progress_fn", "network_factory"}
-    allowed = set(inspect.signature(trainer).parameters) - reserved
-    unknown = sorted(set(recipe) - allowed)
-    if unknown:
-        raise ValueError(f"unknown {algo}.train arguments {unknown}; allowed: {sorted(allowed)}")
-    allowed_net = set(inspect.signature(factory).parameters) - {
-        "observation_size", "action_size", "preprocess_observations_fn"}
-    unknown_net = sorted(set(network_kwargs) - allowed_net)
-    if unknown_net:
-        raise ValueError(f"unknown network arguments {unknown_net}; allowed: {sorted(allowed_net)}")
-    if int(num_timesteps) <= 0:
-        raise ValueError(f"num_timesteps must be positive, got {num_timesteps}")
+  curve: list[list[float]] = []
+  records: list[dict[str, float]] = []
 
-    curve: list[list[float]] = []
-    records: list[dict[str, float]] = []
+  load_start, cache_start = load_average(), compilation_cache()
+  t_start = time.perf_counter()
 
-    load_start = _loadavg()
-    t_start = time.perf_counter()
-
-    def progress_fn(step: int, metrics: dict[str, Any]) -> None:
-        t = time.perf_counter() - t_start
-        reward = _to_float(metrics.get("eval/episode_reward", float("nan")))
-        curve.append([int(step), reward, t])
-        records.append(dict(
-            step=int(step), t=t, reward=reward,
-            reward_std=_to_float(metrics.get("eval/episode_reward_std", float("nan"))),
-            eval_time=_to_float(metrics.get("eval/epoch_eval_time", float("nan"))),
-            sps=_to_float(metrics["training/sps"]) if "training/sps" in metrics else None,
-        ))
-        if verbose:
-            print(f"[brax {algo} {env_name} seed={seed}] step {int(step):>9d}  eval {reward:9.2f}  "
-                  f"t {t:7.1f}s", file=sys.stderr, flush=True)
-
-    with CompileTimer() as timer:
-        with contextlib.redirect_stdout(sys.stderr):
-            env = mods["envs"].get_environment(env_name, backend=backend)
-        env_build_s = time.perf_counter() - t_start
-        _, _, final_metrics = trainer(
-            environment=env,
-            num_timesteps=int(num_timesteps),
-            seed=int(seed),
-            episode_length=int(episode_length),
-            network_factory=functools.partial(factory, **network_kwargs),
-            progress_fn=progress_fn,
-            **recipe,
-        )
-        total_wall_s = time.perf_counter() - t_start
-
-    compile_s = timer.seconds
-    env_steps = curve[-1][0] if curve else 0
-    final_reward = _to_float(final_metrics.get("eval/episode_reward", curve[-1][1] if curve else float("nan")))
-
-    # Steady-state cross-check (see module docstring).
-    steady_sps = _steady([r["sps"] for r in records if r["sps"] is not None], high=True)
-    steady_eval = _steady([r["eval_time"] for r in records])
-    overhead_s = None
-    if steady_sps is not None and steady_eval is not None:
-        prev_step, steady_cost = 0, 0.0
-        for r in records:
-            steady_cost += (r["step"] - prev_step) / steady_sps + steady_eval
-            prev_step = r["step"]
-        overhead_s = total_wall_s - steady_cost
-
-    compile_estimate_s = compile_s if compile_s is not None else overhead_s
-    run_s = total_wall_s - compile_estimate_s if compile_estimate_s is not None else None
-    steps_per_s = env_steps / run_s if run_s and run_s > 0 else None
-
-    recipe_out = dict(recipe, network=network_kwargs)
-    dev = jax.devices()[0]
-    return _jsonable(dict(
-        env=env_name, algo=algo, seed=int(seed), backend=backend, num_timesteps=int(num_timesteps),
-        env_steps=int(env_steps), episode_length=int(episode_length),
-        curve=curve,
-        final_eval_return=final_reward,
-        final_eval_return_std=_to_float(final_metrics.get("eval/episode_reward_std", float("nan"))),
-        total_wall_s=total_wall_s,
-        compile_estimate_s=compile_estimate_s,
-        compile_method=("union of jax.monitoring trace/lower/compile time spans during the run"
-                        if compile_s is not None else "overhead_estimate_s (steady-state subtraction)"),
-        jax_compile_spans=timer.counts,
-        overhead_estimate_s=overhead_s,
-        time_to_first_eval_s=curve[0][2] if curve else None,
-        env_build_s=env_build_s,
-        env_steps_per_s=steps_per_s,
-        train_sps_steady=steady_sps,
-        evals=[dict(step=r["step"], t=r["t"], eval_time_s=r["eval_time"], train_sps=r["sps"])
-               for r in records],
-        eval_time_steady_s=steady_eval,
-        recipe=recipe_out,
-        recipe_source=RECIPE_SOURCES[algo].get(env_name),
-        system=dict(
-            jax=jax.__version__, brax=getattr(mods["brax"], "__version__", "?"), mujoco=_version("mujoco"),
-            python=platform.python_version(), platform=dev.platform, device=dev.device_kind,
-            num_devices=jax.device_count(), cpu_count=os.cpu_count(), cpu_model=cpu_model(),
-            machine=platform.machine(),
-            jax_compat_patch=bool(mods["patched"]),
-            compilation_cache_dir=jax.config.jax_compilation_cache_dir or None,
-            load_avg_1m_start=load_start, load_avg_1m_end=_loadavg(),
-        ),
-        timestamp=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+  def progress_fn(step: int, metrics: dict[str, Any]) -> None:
+    t = time.perf_counter() - t_start
+    reward = _to_float(metrics.get("eval/episode_reward", float("nan")))
+    curve.append([int(step), reward, t])
+    records.append(dict(
+        step=int(step), t=t, reward=reward,
+        reward_std=_to_float(metrics.get("eval/episode_reward_std", float("nan"))),
+        eval_time=_to_float(metrics.get("eval/epoch_eval_time", float("nan"))),
+        sps=_to_float(metrics["training/sps"]) if "training/sps" in metrics else None,
     ))
+    if verbose:
+      print(f"[brax {algo} {env_name} seed={seed}] step {int(step):>9d}  eval {reward:9.2f}  "
+            f"t {t:7.1f}s", file=sys.stderr, flush=True)
 
+  with CompileTimer() as timer:
+    with contextlib.redirect_stdout(sys.stderr):
+      env = mods["envs"].get_environment(env_name, backend=backend)
+    env_build_s = time.perf_counter() - t_start
+    _, _, final_metrics = trainer(
+        environment=env,
+        num_timesteps=int(num_timesteps),
+        seed=int(seed),
+        episode_length=int(episode_length),
+        network_factory=functools.partial(factory, **network_kwargs),
+        progress_fn=progress_fn,
+        **recipe,
+    )
+    total_wall_s = time.perf_counter() - t_start
 
-def _loadavg() -> float | None:
-    """1-minute load average (timings on a shared machine are only comparable at similar load)."""
-    try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return None
+  compile_s = timer.seconds
+  env_steps = curve[-1][0] if curve else 0
+  final_reward = _to_float(final_metrics.get("eval/episode_reward", curve[-1][1] if curve else float("nan")))
 
+  # Steady-state cross-check (see module docstring).
+  steady_sps = _steady([r["sps"] for r in records if r["sps"] is not None], high=True)
+  steady_eval = _steady([r["eval_time"] for r in records])
+  overhead_s = None
+  if steady_sps is not None and steady_eval is not None:
+    prev_step, steady_cost = 0, 0.0
+    for r in records:
+      steady_cost += (r["step"] - prev_step) / steady_sps + steady_eval
+      prev_step = r["step"]
+    overhead_s = total_wall_s - steady_cost
 
-def _version(dist: str) -> str | None:
-    from importlib import metadata
+  compile_estimate_s = compile_s if compile_s is not None else overhead_s
+  run_s = total_wall_s - compile_estimate_s if compile_estimate_s is not None else None
+  steps_per_s = env_steps / run_s if run_s and run_s > 0 else None
 
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
+  recipe_out = dict(recipe, network=network_kwargs)
+  seconds_per_update = _seconds_per_update(curve, recipe) if algo == "sac" else None
+  return jsonable(dict(
+      env=env_name, algo=algo, seed=int(seed), backend=backend, num_timesteps=int(num_timesteps),
+      env_steps=int(env_steps), episode_length=int(episode_length),
+      curve=curve,
+      final_eval_return=final_reward,
+      final_eval_return_std=_to_float(final_metrics.get("eval/episode_reward_std", float("nan"))),
+      total_wall_s=total_wall_s,
+      compile_estimate_s=compile_estimate_s,
+      compile_method=("union of jax.monitoring trace/lower/compile time spans during the run"
+                      if compile_s is not None else "overhead_estimate_s (steady-state subtraction)"),
+      jax_compile_spans=timer.counts,
+      overhead_estimate_s=overhead_s,
+      time_to_first_eval_s=curve[0][2] if curve else None,
+      env_build_s=env_build_s,
+      env_steps_per_s=steps_per_s,
+      train_sps_steady=steady_sps,
+      seconds_per_update=seconds_per_update,
+      evals=[dict(step=r["step"], t=r["t"], eval_time_s=r["eval_time"], train_sps=r["sps"])
+             for r in records],
+      eval_time_steady_s=steady_eval,
+      recipe=recipe_out,
+      recipe_source=RECIPE_SOURCES[algo].get(env_name),
+      system=dict(system_info(), jax_compat_patch=bool(mods["patched"]), load_avg_start=load_start,
+                  load_avg_end=load_average(), compilation_cache_start=cache_start,
+                  compilation_cache_end=compilation_cache()),
+      timestamp=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+  ))
 
 
 def run_brax_sac(env_name: str, *, num_timesteps: int, seed: int, backend: str = "generalized",
                  num_envs: int | None = None, episode_length: int = 1000, num_evals: int | None = None,
                  verbose: bool = False, **overrides: Any) -> dict[str, Any]:
-    """Run Brax's own ``sac.train`` with the CPU recipe for ``env_name`` and return a JSON-able result.
+  """Run Brax's own ``sac.train`` with the CPU recipe for ``env_name`` and return a JSON-able result.
 
-    ``num_envs``/``num_evals`` default to the recipe's; ``overrides`` replace any other recipe entry or pass any
-    ``sac.train`` argument (``network=dict(hidden_layer_sizes=...)`` goes to ``make_sac_networks``).
-    ``verbose`` prints each evaluation to stderr.
-    """
-    return _run("sac", env_name, num_timesteps=num_timesteps, seed=seed, backend=backend, num_envs=num_envs,
-                episode_length=episode_length, num_evals=num_evals, verbose=verbose, overrides=overrides)
+  ``num_envs``/``num_evals`` default to the recipe's; ``overrides`` replace any other recipe entry or pass any
+  ``sac.train`` argument (``network=dict(hidden_layer_sizes=...)`` goes to ``make_sac_networks``).
+  ``verbose`` prints each evaluation to stderr.
+  """
+  return _run("sac", env_name, num_timesteps=num_timesteps, seed=seed, backend=backend, num_envs=num_envs,
+              episode_length=episode_length, num_evals=num_evals, verbose=verbose, overrides=overrides)
 
 
 def run_brax_ppo(env_name: str, *, num_timesteps: int, seed: int, backend: str = "generalized",
                  num_envs: int | None = None, episode_length: int = 1000, num_evals: int | None = None,
                  verbose: bool = False, **overrides: Any) -> dict[str, Any]:
-    """Run Brax's own ``ppo.train`` with the CPU recipe for ``env_name``; like ``run_brax_sac``.
+  """Run Brax's own ``ppo.train`` with the CPU recipe for ``env_name``; like ``run_brax_sac``.
 
-    Note Brax PPO's constraint: ``batch_size * num_minibatches`` must be a multiple of ``num_envs``.
-    """
-    return _run("ppo", env_name, num_timesteps=num_timesteps, seed=seed, backend=backend, num_envs=num_envs,
-                episode_length=episode_length, num_evals=num_evals, verbose=verbose, overrides=overrides)
+  Note Brax PPO's constraint: ``batch_size * num_minibatches`` must be a multiple of ``num_envs``.
+  """
+  return _run("ppo", env_name, num_timesteps=num_timesteps, seed=seed, backend=backend, num_envs=num_envs,
+              episode_length=episode_length, num_evals=num_evals, verbose=verbose, overrides=overrides)
 
 
 RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {"sac": run_brax_sac, "ppo": run_brax_ppo}
@@ -515,70 +505,70 @@ RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {"sac": run_brax_sac, "ppo":
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _summary(r: dict[str, Any]) -> str:
-    def f(x: Any, fmt: str) -> str:
-        return format(x, fmt) if isinstance(x, (int, float)) else "n/a"
+def summary_line(r: dict[str, Any]) -> str:
+  def f(x: Any, fmt: str) -> str:
+    return format(x, fmt) if isinstance(x, (int, float)) else "n/a"
 
-    return (f"{r['algo']} {r['env']} seed={r['seed']}: final eval return {f(r['final_eval_return'], '.1f')} "
-            f"at {r['env_steps']} env steps; wall {f(r['total_wall_s'], '.1f')} s "
-            f"(compile ~{f(r['compile_estimate_s'], '.1f')} s); {f(r['env_steps_per_s'], ',.0f')} env steps/s "
-            f"excl. compile")
+  return (f"{r['algo']} {r['env']} seed={r['seed']}: final eval return {f(r['final_eval_return'], '.1f')} "
+          f"at {r['env_steps']} env steps; wall {f(r['total_wall_s'], '.1f')} s "
+          f"(compile ~{f(r['compile_estimate_s'], '.1f')} s); {f(r['env_steps_per_s'], ',.0f')} env steps/s "
+          f"excl. compile")
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Run Brax's own SAC/PPO trainers as baselines and write JSON.")
-    p.add_argument("--env", required=True, help=f"one of {sorted(set(SAC_RECIPES) | set(PPO_RECIPES))}")
-    p.add_argument("--algo", required=True, choices=sorted(RUNNERS))
-    p.add_argument("--timesteps", type=int, default=None, help="env-step budget (default: the recipe's)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--backend", default="generalized")
-    p.add_argument("--num-envs", type=int, default=None)
-    p.add_argument("--num-evals", type=int, default=None)
-    p.add_argument("--episode-length", type=int, default=1000)
-    p.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
-                   help="override a recipe entry, e.g. --set learning_rate=3e-4 --set "
-                        "'network={\"hidden_layer_sizes\": [256, 256]}'")
-    p.add_argument("--out", default=None, help="JSON output path (default: print JSON to stdout)")
-    p.add_argument("--quiet", action="store_true", help="do not print evaluations to stderr")
-    a = p.parse_args(argv)
+  p = argparse.ArgumentParser(description="Run Brax's own SAC/PPO trainers as baselines and write JSON.")
+  p.add_argument("--env", required=True, help=f"one of {sorted(set(SAC_RECIPES) | set(PPO_RECIPES))}")
+  p.add_argument("--algo", required=True, choices=sorted(RUNNERS))
+  p.add_argument("--timesteps", type=int, default=None, help="env-step budget (default: the recipe's)")
+  p.add_argument("--seeds", type=int, nargs="+", default=[0])
+  p.add_argument("--backend", default="generalized")
+  p.add_argument("--num-envs", type=int, default=None)
+  p.add_argument("--num-evals", type=int, default=None)
+  p.add_argument("--episode-length", type=int, default=1000)
+  p.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                 help="override a recipe entry, e.g. --set learning_rate=3e-4 --set "
+                      "'network={\"hidden_layer_sizes\": [256, 256]}'")
+  p.add_argument("--out", default=None, help="JSON output path (default: print JSON to stdout)")
+  p.add_argument("--quiet", action="store_true", help="do not print evaluations to stderr")
+  a = p.parse_args(argv)
 
+  try:
+    recipe = get_recipe(a.algo, a.env)
+  except ValueError as e:
+    p.error(str(e))
+  overrides: dict[str, Any] = {}
+  for item in a.set:
+    key, sep, val = item.partition("=")
+    if not sep:
+      p.error(f"--set expects KEY=VALUE, got {item!r}")
     try:
-        recipe = get_recipe(a.algo, a.env)
-    except ValueError as e:
-        p.error(str(e))
-    overrides: dict[str, Any] = {}
-    for item in a.set:
-        key, sep, val = item.partition("=")
-        if not sep:
-            p.error(f"--set expects KEY=VALUE, got {item!r}")
-        try:
-            overrides[key] = json.loads(val)
-        except json.JSONDecodeError:
-            overrides[key] = val
-    timesteps = a.timesteps if a.timesteps is not None else recipe["num_timesteps"]
+      overrides[key] = json.loads(val)
+    except json.JSONDecodeError:
+      overrides[key] = val
+  timesteps = a.timesteps if a.timesteps is not None else recipe["num_timesteps"]
 
-    results = []
-    for seed in a.seeds:
-        r = RUNNERS[a.algo](a.env, num_timesteps=timesteps, seed=seed, backend=a.backend, num_envs=a.num_envs,
-                            episode_length=a.episode_length, num_evals=a.num_evals, verbose=not a.quiet,
-                            **overrides)
-        results.append(r)
-        # With --out the summaries go to stdout; without it stdout carries only the JSON.
-        print(_summary(r), file=sys.stdout if a.out else sys.stderr, flush=True)
-        if a.out:  # write after every seed so a long run leaves partial results
-            _write(a.out, results)
-    if not a.out:
-        print(json.dumps(results, indent=1))
-    return 0
+  results = []
+  for seed in a.seeds:
+    r = RUNNERS[a.algo](a.env, num_timesteps=timesteps, seed=seed, backend=a.backend, num_envs=a.num_envs,
+                        episode_length=a.episode_length, num_evals=a.num_evals, verbose=not a.quiet,
+                        **overrides)
+    results.append(r)
+    # With --out the summaries go to stdout; without it stdout carries only the JSON.
+    print(summary_line(r), file=sys.stdout if a.out else sys.stderr, flush=True)
+    if a.out:  # write after every seed so a long run leaves partial results
+      _write(a.out, results)
+  if not a.out:
+    print(json.dumps(results, indent=1))
+  return 0
 
 
 def _write(path: str, results: list[dict[str, Any]]) -> None:
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(results, indent=1) + "\n")
-    tmp.replace(out)
+  out = Path(path)
+  out.parent.mkdir(parents=True, exist_ok=True)
+  tmp = out.with_name(out.name + ".tmp")
+  tmp.write_text(json.dumps(results, indent=1) + "\n")
+  tmp.replace(out)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+  sys.exit(main())

@@ -15,36 +15,40 @@ _PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "brax_baselines.py"
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("brax_baselines", _PATH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+  spec = importlib.util.spec_from_file_location("brax_baselines", _PATH)
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  return mod
 
 
 @pytest.mark.slow
 def test_brax_sac_smoke_returns_complete_jsonable_result():
-    bb = _load()
-    r = bb.run_brax_sac("inverted_pendulum", num_timesteps=2000, seed=0, num_evals=3, episode_length=100,
-                        min_replay_size=256, num_eval_envs=8)
-    json.dumps(r, allow_nan=False)  # JSON-able, no NaN/inf
-    for key in ("env", "algo", "seed", "num_timesteps", "curve", "final_eval_return", "total_wall_s",
-                "compile_estimate_s", "env_steps_per_s", "recipe", "system"):
-        assert key in r, key
-    assert (r["env"], r["algo"], r["seed"], r["num_timesteps"]) == ("inverted_pendulum", "sac", 0, 2000)
-    curve = r["curve"]
-    assert len(curve) == 3  # the untrained policy, then one eval per epoch
-    steps = [p[0] for p in curve]
-    walls = [p[2] for p in curve]
-    assert steps[0] == 0 and steps == sorted(steps) and steps[-1] >= 2000
-    assert walls == sorted(walls) and walls[-1] <= r["total_wall_s"]
-    assert all(math.isfinite(p[1]) for p in curve)
-    assert r["final_eval_return"] == curve[-1][1]
-    assert 0 < r["compile_estimate_s"] < r["total_wall_s"]
-    assert r["env_steps_per_s"] > 0
-    assert r["recipe"]["num_envs"] == 16 and r["recipe"]["network"]["hidden_layer_sizes"] == [64, 64]
-    assert r["recipe"]["min_replay_size"] == 256  # the override won
-    # Bad input fails before any compilation.
-    with pytest.raises(ValueError, match="known"):
-        bb.run_brax_sac("no_such_env", num_timesteps=1000, seed=0)
-    with pytest.raises(ValueError, match="unknown sac.train arguments"):
-        bb.run_brax_sac("inverted_pendulum", num_timesteps=1000, seed=0, no_such_argument=1)
+  bb = _load()
+  r = bb.run_brax_sac("inverted_pendulum", num_timesteps=2000, seed=0, num_evals=3, episode_length=100,
+                      min_replay_size=256, num_eval_envs=8)
+  json.dumps(r, allow_nan=False)  # JSON-able, no NaN/inf
+  for key in ("env", "algo", "seed", "num_timesteps", "curve", "final_eval_return", "total_wall_s",
+              "compile_estimate_s", "env_steps_per_s", "recipe", "system"):
+    assert key in r, key
+  assert (r["env"], r["algo"], r["seed"], r["num_timesteps"]) == ("inverted_pendulum", "sac", 0, 2000)
+  curve = r["curve"]
+  assert len(curve) == 3  # the untrained policy, then one eval per epoch
+  steps = [p[0] for p in curve]
+  walls = [p[2] for p in curve]
+  assert steps[0] == 0 and steps == sorted(steps) and steps[-1] >= 2000
+  assert walls == sorted(walls) and walls[-1] <= r["total_wall_s"]
+  assert all(math.isfinite(p[1]) for p in curve)
+  assert r["final_eval_return"] == curve[-1][1]
+  assert 0 < r["compile_estimate_s"] < r["total_wall_s"]
+  assert r["env_steps_per_s"] > 0
+  assert r["recipe"]["num_envs"] == 16 and r["recipe"]["network"]["hidden_layer_sizes"] == [64, 64]
+  assert r["recipe"]["min_replay_size"] == 256  # the override won
+  assert r["seconds_per_update"] > 0
+  system = r["system"]
+  assert len(system["load_avg_start"]) == 3 and len(system["load_avg_end"]) == 3
+  assert system["compilation_cache_start"]["state"] in ("cold", "warm")
+  # Bad input fails before any compilation.
+  with pytest.raises(ValueError, match="known"):
+    bb.run_brax_sac("no_such_env", num_timesteps=1000, seed=0)
+  with pytest.raises(ValueError, match="unknown sac.train arguments"):
+    bb.run_brax_sac("inverted_pendulum", num_timesteps=1000, seed=0, no_such_argument=1)
