@@ -358,3 +358,35 @@ def test_every_jittable_function_under_jit_and_vmap():
 def test_bad_input_raises_value_error_naming_the_argument(call, match):
   with pytest.raises(ValueError, match=match):
     call()
+
+
+# --------------------------------------------------------------- the KL residual estimate the trainer logs
+
+
+def _kl_estimates(num_samples: int, num_states: int, corrected: bool):
+  """τKL(π‖p) estimates for π = N(0, 1), p ∝ exp(Q/τ) with Q(a) = −(a − 1)²/2, τ = 1 (p = N(1, 1), so the truth
+  is τKL = 0.5), one per independent 'state' of num_samples draws, as `rl.agent.state_diagnostics` computes it."""
+  tau = 1.0
+  a = jax.random.normal(jax.random.key(0), (num_states, num_samples))
+  log_pi = -0.5 * a**2 - 0.5 * jnp.log(2 * jnp.pi)
+  q = -0.5 * (a - 1.0) ** 2
+  log_z_fn = (sv.gibbs_log_partition_importance_corrected if corrected
+              else sv.gibbs_log_partition_importance)
+  log_z = jax.vmap(lambda qv, lp: log_z_fn(qv, lp, tau))(q, log_pi)
+  return np.asarray(jax.vmap(lambda lp, qv, lz: dg.kl_residual_from_samples(lp, qv, lz, tau))(
+      log_pi, q, log_z), dtype=np.float64)
+
+
+def test_logged_kl_residual_estimate_matches_the_gaussian_closed_form_within_its_standard_error():
+  estimates = _kl_estimates(num_samples=32, num_states=4000, corrected=True)  # the default diagnostic budget
+  standard_error = estimates.std() / np.sqrt(estimates.size)
+  assert abs(estimates.mean() - 0.5) < 3 * standard_error, (estimates.mean(), standard_error)
+
+
+def test_plain_self_normalised_estimate_reads_low_by_its_jensen_bias():
+  # log w̄ is biased low by ≈ Var(w)/(2N E[w]²) = (e − 1)/(2N) here: the reason for the correction above.
+  for num_samples in (2, 4, 16):
+    estimates = _kl_estimates(num_samples, num_states=4000, corrected=False)
+    standard_error = estimates.std() / np.sqrt(estimates.size)
+    bias = estimates.mean() - 0.5
+    assert bias < -5 * standard_error, (num_samples, estimates.mean())

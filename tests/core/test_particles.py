@@ -41,7 +41,7 @@ def test_ula_one_step_law_is_the_euler_maruyama_gaussian():
 def test_ula_has_the_closed_form_bias_and_mala_removes_it(stationary_clouds):
   eta = 0.4
   exact_var = TAU / H
-  ula_var = TAU / H / (1 - eta * H / 2)  # THEORY.md §5 T1: Σ_∞(η) = τH⁻¹(I − ηH/2)⁻¹
+  ula_var = TAU / H / (1 - eta * H / 2)  # docs/theory.md §5 T1: Σ_∞(η) = τH⁻¹(I − ηH/2)⁻¹
   ula, mala = stationary_clouds["ula"], stationary_clouds["mala"]
   # Sample variance of 4000 Gaussian draws has relative s.e. sqrt(2/4000) ≈ 2.2%; use 4 s.e.
   np.testing.assert_allclose(ula.var(0), ula_var, rtol=0.09)

@@ -21,11 +21,12 @@ import jax.numpy as jnp
 from wpgjax import core
 from wpgjax.rl import networks
 from wpgjax.rl.config import TrainConfig
-from wpgjax.rl.policies import PolicySamples, make_policy_family
+from wpgjax.rl.policies import PolicyParams, PolicySamples, make_policy_family
 from wpgjax.rl.policies.base import broadcast_observation
+from wpgjax.rl.policies.particle import amortized_wpgd_loss
 
-__all__ = ["PolicySamples", "AgentNetworks", "make_networks", "potential_fn", "critic_q_fn", "critic_loss_one",
-           "actor_loss_one", "StateDiagnostics", "state_diagnostics", "refine_actions", "ACTOR_LOSSES"]
+__all__ = ["PolicyParams", "PolicySamples", "AgentNetworks", "make_networks", "potential_fn", "critic_q_fn",
+           "critic_loss_one", "actor_loss_one", "StateDiagnostics", "state_diagnostics", "ACTOR_LOSSES"]
 
 Params = Any
 
@@ -60,11 +61,11 @@ def critic_q_fn(nets: AgentNetworks, critic_params: Params, observation: chex.Ar
 
 
 def critic_loss_one(nets: AgentNetworks, critic_params: Params, target_critic_params: Params,
-                    policy_params: Params, observation: chex.Array, action: chex.Array, reward: chex.Array,
+                    policy_params: PolicyParams, observation: chex.Array, action: chex.Array, reward: chex.Array,
                     discount_mask: chex.Array, next_observation: chex.Array, key: chex.PRNGKey,
                     tau: chex.Numeric, discount: chex.Numeric, reward_scaling: chex.Numeric) -> chex.Array:
   """½ Σ_j (Q_j(s, a) − y)² with y = c·r + γ·m·V(s'), m = 1 − termination (truncations bootstrap), and V(s')
-  the policy family's next-state soft value under the target critic."""
+  the policy family's next-state soft value of its EXECUTED law under the target critic."""
   q_next = critic_q_fn(nets, target_critic_params, next_observation)
   next_value = nets.policy.next_value(policy_params, next_observation, key, q_next, tau)
   target = jax.lax.stop_gradient(
@@ -73,79 +74,87 @@ def critic_loss_one(nets: AgentNetworks, critic_params: Params, target_critic_pa
   return 0.5 * jnp.sum((q_values - target) ** 2)
 
 
-def _wpo_loss(nets, samples, u_fixed, grad_q, tau, wpg_step_size, key):
+def _action_gradient(nets: AgentNetworks, params: PolicyParams, observation: chex.Array,
+                     u: chex.Array) -> tuple[chex.Array, chex.Array]:
+  """(sg(u), sg(∇Q_u(u))) for samples u [N, d] at one state."""
+  q_u = potential_fn(nets, params.critic, observation, params.tau)
+  u_fixed = jax.lax.stop_gradient(u)
+  return u_fixed, jax.lax.stop_gradient(jax.vmap(jax.grad(q_u))(u_fixed))
+
+
+def _wpo_loss(nets, params, observation, samples, refined, wpg_step_size, key):
   """−mean_i ⟨∇_u log π_θ(u_i), sg(v(u_i))⟩, v = ∇Q_u − τ∇_u log π_θ (entropy-regularized) or ∇Q_u."""
   wpg = nets.config.wpg
+  u_fixed, grad_q = _action_gradient(nets, params, observation, samples.u)
   log_prob_fn = nets.policy.wpo_log_prob_fn(samples, wpg.natural_gradient)
   if wpg.entropy_regularized:
-    return core.entropy_regularized_wpo_loss(log_prob_fn, u_fixed, grad_q, tau)
+    return core.entropy_regularized_wpo_loss(log_prob_fn, u_fixed, grad_q, params.tau)
   return core.wpo_loss(log_prob_fn, u_fixed, grad_q)
 
 
-def _wppg_loss(nets, samples, u_fixed, grad_q, tau, wpg_step_size, key):
-  """mean_i ‖u_i − sg(u_i) − sg(Δ_i)‖², Δ = η·φ_SVGD(u_i) ("svgd": the kernel repulsion carries the entropy
-  force) or one WPGD step η∇Q_u + √(2τη)ξ ("langevin", as in the WPPG paper: its noise averages out)."""
-  if nets.config.wpg.wppg_move == "svgd":
-    move = wpg_step_size * core.svgd_direction(u_fixed, grad_q, tau)
-    return jnp.mean(jnp.sum((samples.u - u_fixed - jax.lax.stop_gradient(move)) ** 2, axis=-1))
-  return core.wppg_loss(samples.u, grad_q, step_size=wpg_step_size, tau=tau, key=key)
+def _wppg_loss(nets, params, observation, samples, refined, wpg_step_size, key):
+  """mean_i ‖u_i − sg(u_i) − sg(η·φ_SVGD(u_i))‖²: direction matching onto the SVGD move, whose kernel
+  repulsion carries the entropy force (the paper's Langevin move does not: the config rejects it)."""
+  u_fixed, grad_q = _action_gradient(nets, params, observation, samples.u)
+  move = wpg_step_size * core.svgd_direction(u_fixed, grad_q, params.tau)
+  return jnp.mean(jnp.sum((samples.u - u_fixed - jax.lax.stop_gradient(move)) ** 2, axis=-1))
 
 
-# config.wpg.projection -> loss(nets, samples, u_fixed, grad_q, tau, wpg_step_size, key).
-ACTOR_LOSSES = {"wpo": _wpo_loss, "wppg": _wppg_loss}
+def _amortized_loss(nets, params, observation, samples, refined, wpg_step_size, key):
+  """The proposal's negative log-likelihood of its own particles after K WPG steps
+  (`policies.particle.amortized_wpgd_loss`)."""
+  return amortized_wpgd_loss(samples, refined.u)
 
 
-def actor_loss_one(nets: AgentNetworks, policy_params: Params, critic_params: Params, observation: chex.Array,
-                   key: chex.PRNGKey, tau: chex.Numeric, wpg_step_size: chex.Numeric) -> tuple[chex.Array, chex.Array]:
-  """The projected particle WPG step at one state (ACTOR_LOSSES[config.wpg.projection]); returns (loss,
-  action entropy estimate)."""
+# config.wpg.projection -> loss(nets, params, observation, proposal samples, refined samples, η, key).
+ACTOR_LOSSES = {"wpo": _wpo_loss, "wppg": _wppg_loss, "amortized": _amortized_loss}
+
+
+def actor_loss_one(nets: AgentNetworks, params: PolicyParams, observation: chex.Array, key: chex.PRNGKey,
+                   wpg_step_size: chex.Numeric) -> tuple[chex.Array, chex.Array]:
+  """The policy update at one state (ACTOR_LOSSES[config.wpg.projection]) on the family's trainable samples
+  (`propose`, differentiable in params.policy); returns (loss, entropy estimate of the EXECUTED law: the
+  proposal refined by `refine`, which is the identity except for the particle family)."""
   wpg = nets.config.wpg
   key_sample, key_noise = jax.random.split(key)
-  samples = nets.policy.sample(policy_params, observation, key_sample, wpg.num_action_samples)
-  entropy = nets.policy.entropy(samples)
-  q_u = potential_fn(nets, critic_params, observation, tau)
-  u_fixed = jax.lax.stop_gradient(samples.u)
-  grad_q = jax.lax.stop_gradient(jax.vmap(jax.grad(q_u))(u_fixed))
-  loss = ACTOR_LOSSES[wpg.projection](nets, samples, u_fixed, grad_q, tau, wpg_step_size, key_noise)
-  return loss, entropy
-
-
-def refine_actions(nets: AgentNetworks, critic_params: Params, observation: chex.Array, u: chex.Array,
-                   key: chex.PRNGKey, tau: chex.Numeric, step_size: chex.Numeric) -> chex.Array:
-  """K acting-time particle steps (core.wpg_flow, ULA or MALA) on Q_u(o, ·)/τ from the proposal sample u [d]
-  of one state."""
-  wpg = nets.config.wpg
-  q_u = potential_fn(nets, critic_params, observation, tau)
-  moved = core.wpg_flow(key, u[None], q_u, step_size=step_size, tau=tau, num_steps=wpg.refine_steps,
-                        method=wpg.refine_method)
-  return moved[0]
+  samples = nets.policy.propose(params, observation, key_sample, wpg.num_action_samples)
+  refined = nets.policy.refine(params, observation, samples, jax.random.fold_in(key_noise, 1))
+  loss = ACTOR_LOSSES[wpg.projection](nets, params, observation, samples, refined, wpg_step_size, key_noise)
+  return loss, nets.policy.entropy(refined)
 
 
 class StateDiagnostics(NamedTuple):
-  """Critic-based WPG diagnostics at one state (u-space, where the Gibbs target is exp(Q_u/τ)):
-  kl_residual = τ KL(π‖p) by self-normalised importance sampling (0 for families without a density),
-  fisher = relative Fisher information I(π‖p) (exact score; 0 without a density),
-  ksd = kernel Stein discrepancy² (density-free), entropy = H(π_a) estimate."""
+  """Critic-based WPG diagnostics at one state, in u-space where the Gibbs target is p ∝ exp(Q_u/τ), on
+  `wpg.diagnostic_samples` draws of the executed law. kl_residual: τ KL(π‖p) (NaN without a density);
+  fisher: relative Fisher information I(π‖p) (NaN without a density); ksd: kernel Stein discrepancy² of the
+  cloud to p (density-free); entropy: H(π_a) estimate."""
   kl_residual: chex.Array
   fisher: chex.Array
   ksd: chex.Array
   entropy: chex.Array
 
 
-def state_diagnostics(nets: AgentNetworks, policy_params: Params, critic_params: Params,
-                      observation: chex.Array, key: chex.PRNGKey, tau: chex.Numeric) -> StateDiagnostics:
-  """τ KL(π‖p_s) = τ log Ẑ − mean_i[Q_u(u_i) − τ log π_u(u_i)] with log Ẑ the self-normalised importance
-  estimate from π itself (`core.gibbs_log_partition_importance`, `core.kl_residual_from_samples`: ≥ 0, biased
-  low for few samples); Fisher = `core.relative_fisher_information` with the exact score."""
-  samples = nets.policy.sample(policy_params, observation, key, nets.config.wpg.num_action_samples)
+def state_diagnostics(nets: AgentNetworks, params: PolicyParams, observation: chex.Array,
+                      key: chex.PRNGKey) -> StateDiagnostics:
+  """Estimators and their bias (N = wpg.diagnostic_samples draws of the executed law at s):
+  - kl_residual = τ log Ẑ − mean_i[Q_u(u_i) − τ log π_u(u_i)] (`core.kl_residual_from_samples`) with the
+    bias-corrected importance estimate of log Z (`core.gibbs_log_partition_importance_corrected`): plain self-normalised
+    importance sampling reads low by ≈ τVar(w)/(2N E[w]²); the corrected one is unbiased to O(1/N²);
+  - fisher = mean_i ‖∇log π_u(u_i) − ∇Q_u(u_i)/τ‖² (`core.relative_fisher_information`, exact score):
+    unbiased;
+  - ksd = the U-statistic KSD² (`core.kernel_stein_discrepancy_squared`): unbiased for a fixed kernel (the
+    median-heuristic bandwidth is set from the same cloud), density-free, 0 in expectation iff π = p;
+  - entropy = the family's estimate (exact-density Monte Carlo for the Gaussian, kNN/KDE otherwise).
+  """
+  samples = nets.policy.sample(params, observation, key, nets.config.wpg.diagnostic_samples)
   u = jax.lax.stop_gradient(samples.u)
-  q_u = potential_fn(nets, critic_params, observation, tau)
+  q_u = potential_fn(nets, params.critic, observation, params.tau)
   q_values, grad_q = jax.vmap(jax.value_and_grad(q_u))(u)
-  ksd = core.kernel_stein_discrepancy_squared(u, grad_q, tau)
+  ksd = core.kernel_stein_discrepancy_squared(u, grad_q, params.tau)
   entropy = nets.policy.entropy(samples)
   if not nets.policy.has_density:
-    return StateDiagnostics(jnp.zeros(()), jnp.zeros(()), ksd, entropy)
-  log_z = core.gibbs_log_partition_importance(q_values, samples.log_prob_u, tau)
-  kl_residual = core.kl_residual_from_samples(samples.log_prob_u, q_values, log_z, tau)
-  fisher = core.relative_fisher_information(nets.policy.score(samples), grad_q, tau)
+    return StateDiagnostics(jnp.full((), jnp.nan), jnp.full((), jnp.nan), ksd, entropy)
+  log_z = core.gibbs_log_partition_importance_corrected(q_values, samples.log_prob_u, params.tau)
+  kl_residual = core.kl_residual_from_samples(samples.log_prob_u, q_values, log_z, params.tau)
+  fisher = core.relative_fisher_information(nets.policy.score(samples), grad_q, params.tau)
   return StateDiagnostics(kl_residual, fisher, ksd, entropy)

@@ -16,20 +16,19 @@ import flax.struct
 import jax.numpy as jnp
 
 from wpgjax import _validation
+from wpgjax.rl import envs
+from wpgjax.rl.envs import BACKENDS
 from wpgjax.rl.policies import POLICY_FAMILIES
 
 __all__ = [
-    "ENV_NAMES", "BACKENDS", "WPGConfig", "TrainConfig", "HyperParams", "presets", "with_overrides",
+    "BACKENDS", "WPGConfig", "TrainConfig", "HyperParams", "presets", "with_overrides",
     "config_to_dict", "config_from_dict", "SWEEPABLE_FIELDS",
 ]
 
-ENV_NAMES = ("ant", "fast", "halfcheetah", "hopper", "humanoid", "humanoidstandup", "inverted_pendulum",
-             "inverted_double_pendulum", "pusher", "reacher", "swimmer", "walker2d")
-BACKENDS = ("generalized", "spring", "positional", "mjx")
-PROJECTIONS = ("wpo", "wppg")
+PROJECTIONS = ("wpo", "wppg", "amortized")
 POLICIES = tuple(POLICY_FAMILIES)
 REFINE_METHODS = ("ula", "mala")
-WPPG_MOVES = ("svgd", "langevin")
+WPPG_MOVES = ("svgd",)
 ENTROPY_ESTIMATORS = ("knn", "kde")
 
 
@@ -55,21 +54,31 @@ def hyperparameter(default: float, *, leaf: str | None = None) -> Any:
 class WPGConfig:
   """How the particle WPG step is projected onto the policy network and used at acting time.
 
-  projection: "wpo" (entropy-regularized Wasserstein Policy Optimization, needs a density: tanh_gaussian) or
-    "wppg" (direction matching to one WPGD particle step; works for any reparametrised policy).
-  step_size: η of the WPPG particle step (THEORY.md §4); for WPO it scales the actor learning rate's units
+  projection: how the policy network follows the WPG step (each family lists the ones it takes):
+    "wpo" (entropy-regularized Wasserstein Policy Optimization, needs a density: tanh_gaussian),
+    "wppg" (direction matching to the SVGD particle move; any reparametrised policy), or
+    "amortized" (particle only: the proposal is fitted by maximum likelihood to its own particles after the
+    K refinement steps).
+  step_size: η of the WPPG particle step (docs/theory.md §4); for WPO it scales the actor learning rate's units
     only through the learning rate, so it is unused there.
-  num_action_samples: particles per state used by the projection (and by particle entropy estimates). Each
-    costs one critic forward/backward per batch state; 2 matches SAC's cost per update (measured in
-    BENCHMARKS.md). Implicit (pushforward) policies need >= 4 for their kNN/KDE entropy estimate.
+  num_action_samples: particles per state used by the projection and by particle entropy estimates (M for the
+    particle policy: its critic target and actor move use M particles per state). Each costs one critic
+    forward/backward per batch state; 2 matches SAC's cost per update (measured in BENCHMARKS.md). Policies
+    without a density (pushforward, particle) need >= 4 for their kNN/KDE entropy estimate.
   natural_gradient: WPO only — scale the Gaussian's mean/std gradients by the inverse Fisher (σ², σ²/2).
   entropy_regularized: WPO only — use ∇_aQ − τ∇_a log π instead of ∇_aQ.
-  refine_steps: K Langevin/MALA steps on Q(s,·)/τ in the unsquashed space applied to sampled actions when
-    acting (0 = act with the proposal).
-  refine_method: "ula" or "mala". refine_step_size: η of those steps.
-  wppg_move: WPPG only — the particle move regressed onto: "langevin" (one WPGD step η∇Q + sqrt(2τη)ξ, as in
-    the WPPG paper; its noise averages out of the regression, so it carries no entropy) or "svgd" (η times the
-    SVGD velocity, whose kernel repulsion stands in for −τ∇log π: entropy without a density).
+  refine_steps: K, the WPG particle steps (ULA/MALA on Q(s,·)/τ in the unsquashed space) that turn the particle
+    policy's proposal into its executed law; None = the family's default (particle: 1; the others do not
+    refine, and reject K > 0 because their critic evaluates the unrefined law).
+  refine_method: "mala" (default: Metropolis-adjusted, exact invariance for a fixed critic, robust to the scale
+    of Q) or "ula" (the theorem's WPGD step). refine_step_size: η of those steps (default 0.2: on the fast env
+    and the multimodal bandit MALA at η = 0.2–0.4 learned where ULA at η ≤ 0.05 was slower; BENCHMARKS.md).
+  wppg_move: WPPG only — the deterministic particle move regressed onto: "svgd" (η times the SVGD velocity,
+    whose kernel repulsion stands in for −τ∇log π: entropy without a density). The WPPG paper's "langevin"
+    move (one WPGD step η∇Q + sqrt(2τη)ξ) is rejected: its noise averages out of the regression, so it
+    carries no entropy force in expectation (docs/theory.md §4).
+  diagnostic_samples: particles per replay state for the logged wpg/* diagnostics (their own budget,
+    independent of num_action_samples; see `wpgjax.rl.agent.state_diagnostics` for each estimator's bias).
   """
 
   projection: str = "wpo"
@@ -77,20 +86,26 @@ class WPGConfig:
   num_action_samples: int = 2
   natural_gradient: bool = True
   entropy_regularized: bool = True
-  refine_steps: int = 0
-  refine_method: str = "ula"
-  refine_step_size: float = hyperparameter(0.01)
+  refine_steps: int | None = None
+  refine_method: str = "mala"
+  refine_step_size: float = hyperparameter(0.2)
   wppg_move: str = "svgd"
+  diagnostic_samples: int = 32
 
   def __post_init__(self) -> None:
     _choice("wpg.projection", self.projection, PROJECTIONS)
+    if self.wppg_move == "langevin":
+      _fail("wpg.wppg_move", "'svgd' ('langevin' regresses onto η∇Q + √(2τη)ξ, whose noise averages out of the "
+            "loss: no entropy force, with or without τ tuning)", self.wppg_move)
     _choice("wpg.wppg_move", self.wppg_move, WPPG_MOVES)
     _validation.check_number(_name("wpg.step_size"), self.step_size)
     _validation.check_int(_name("wpg.num_action_samples"), self.num_action_samples)
     if self.num_action_samples < 2:
       _fail("wpg.num_action_samples", "an int >= 2 (particle entropy estimates need pairs)",
             self.num_action_samples)
-    _validation.check_int(_name("wpg.refine_steps"), self.refine_steps, minimum=0)
+    if self.refine_steps is not None:
+      _validation.check_int(_name("wpg.refine_steps"), self.refine_steps, minimum=0)
+    _validation.check_int(_name("wpg.diagnostic_samples"), self.diagnostic_samples, minimum=2)
     _choice("wpg.refine_method", self.refine_method, REFINE_METHODS)
     _validation.check_number(_name("wpg.refine_step_size"), self.refine_step_size)
     for name in ("natural_gradient", "entropy_regularized"):
@@ -110,8 +125,10 @@ class TrainConfig:
     grad_updates_per_step (SGD updates per env step of all envs).
   Learning: discount γ, tau (τ, initial when tune_tau), tune_tau, target_entropy (None = −action_dim),
     actor/critic/tau learning rates, polyak (target smoothing), reward_scaling, normalize_observations.
-  Networks: policy ("tanh_gaussian" or "pushforward"), hidden_sizes, latent_size (pushforward noise dim),
-    entropy_estimator for particle policies ("knn" or "kde").
+  Networks: policy (a policy family of `wpgjax.rl.policies`: "tanh_gaussian" — SAC's actor update in
+    expectation under the default WPO projection; "pushforward" — an implicit generator trained by WPPG;
+    "particle" — the WPG particle law: generator proposal + K ULA/MALA steps on the critic), hidden_sizes,
+    latent_size (generator noise dim), entropy_estimator for policies without a density ("knn" or "kde").
   wpg: the WPG projection / refinement settings (WPGConfig).
   """
 
@@ -144,7 +161,7 @@ class TrainConfig:
   wpg: WPGConfig = dataclasses.field(default_factory=WPGConfig)
 
   def __post_init__(self) -> None:
-    _choice("env", self.env, ENV_NAMES)
+    envs.check_env_name(self.env, _name("env"))
     _choice("backend", self.backend, BACKENDS)
     for name in ("episode_length", "action_repeat", "num_timesteps", "num_envs", "num_evals", "num_eval_envs",
                  "replay_size", "batch_size", "grad_updates_per_step", "latent_size"):
@@ -166,14 +183,22 @@ class TrainConfig:
     _choice("entropy_estimator", self.entropy_estimator, ENTROPY_ESTIMATORS)
     if not isinstance(self.wpg, WPGConfig):
       _fail("wpg", "a WPGConfig", self.wpg)
-    if self.policy == "pushforward" and self.wpg.num_action_samples < 4:
-      _fail("wpg.num_action_samples", "an int >= 4 when policy is 'pushforward' (its entropy is a particle "
+    family = POLICY_FAMILIES[self.policy]
+    if not family.has_density and self.wpg.num_action_samples < 4:
+      _fail("wpg.num_action_samples", f"an int >= 4 when policy is {self.policy!r} (its entropy is a particle "
             "estimate)", self.wpg.num_action_samples)
+    if family.default_refine_steps == 0 and self.refine_steps > 0:
+      _fail("wpg.refine_steps", f"0 or None when policy is {self.policy!r} (its critic evaluates the unrefined "
+            "law, so refined actions would not be the policy the critic learns: use policy='particle')",
+            self.wpg.refine_steps)
+    if family.default_refine_steps > 0 and self.refine_steps < 1:
+      _fail("wpg.refine_steps", f"an int >= 1 or None when policy is {self.policy!r}", self.wpg.refine_steps)
     if self.tune_tau and self.wpg.projection == "wpo" and not self.wpg.entropy_regularized:
       _fail("tune_tau", "False when wpg.entropy_regularized is False (plain WPO has no entropy term, so the "
             "entropy collapses and tuning τ toward the target entropy diverges: measured τ → 1e15)", self.tune_tau)
-    if self.wpg.projection == "wpo" and self.policy != "tanh_gaussian":
-      _fail("wpg.projection", "'wppg' when policy is 'pushforward' (WPO needs a policy density)",
+    if self.wpg.projection not in family.projections:
+      why = " (WPO needs a policy density)" if self.wpg.projection == "wpo" else ""
+      _fail("wpg.projection", " or ".join(map(repr, family.projections)) + f" when policy is {self.policy!r}{why}",
             self.wpg.projection)
     if self.replay_size < self.batch_size:
       _fail("replay_size", f"at least batch_size ({self.batch_size})", self.replay_size)
@@ -190,6 +215,13 @@ class TrainConfig:
   def steps_per_eval(self) -> int:
     """Training iterations (one env step of every env, then grad_updates_per_step updates) per eval period."""
     return max(1, self.num_timesteps // (self.num_envs * self.action_repeat * self.num_evals))
+
+  @property
+  def refine_steps(self) -> int:
+    """K: wpg.refine_steps, or the policy family's default when it is None."""
+    if self.wpg.refine_steps is None:
+      return POLICY_FAMILIES[self.policy].default_refine_steps
+    return self.wpg.refine_steps
 
   @property
   def prefill_steps(self) -> int:
@@ -267,12 +299,17 @@ def with_overrides(config: TrainConfig, overrides: Mapping[str, Any]) -> TrainCo
   return dataclasses.replace(config, wpg=wpg, **top)
 
 
+_OPTIONAL_FIELDS = {"target_entropy": float, "wpg.refine_steps": int}  # fields whose value may be None
+
+
 def _parse_like(current: Any, value: Any, key: str) -> Any:
   """Parses a string `value` to the type of `current` (bool, int, float, tuple of ints, None-able float)."""
   if not isinstance(value, str):
     return value
   text = value.strip()
   try:
+    if key in _OPTIONAL_FIELDS and (current is None or text.lower() == "none"):
+      return None if text.lower() == "none" else _OPTIONAL_FIELDS[key](text)
     if isinstance(current, bool):
       if text.lower() in ("true", "1", "yes"):
         return True
@@ -281,8 +318,8 @@ def _parse_like(current: Any, value: Any, key: str) -> Any:
       raise ValueError(text)
     if isinstance(current, int):
       return int(text)
-    if isinstance(current, float) or (current is None and key == "target_entropy"):
-      return None if text.lower() == "none" else float(text)
+    if isinstance(current, float):
+      return float(text)
     if isinstance(current, tuple):
       return tuple(int(p) for p in text.strip("()[]").split(",") if p.strip())
   except ValueError:
@@ -328,6 +365,12 @@ _PRESETS: dict[str, dict[str, Any]] = {
     "halfcheetah": dict(env="halfcheetah", backend="spring", num_timesteps=300_000, num_envs=32, num_evals=10,
                         replay_size=300_000, min_replay_size=8192, batch_size=256, grad_updates_per_step=8,
                         hidden_sizes=(256, 256), actor_learning_rate=6e-4, critic_learning_rate=6e-4),
+    "multimodal_bandit": dict(env="multimodal_bandit", policy="particle", episode_length=1, num_timesteps=20_000,
+                              num_envs=16, num_evals=4, num_eval_envs=4, replay_size=20_000, min_replay_size=512,
+                              batch_size=64, grad_updates_per_step=4, tau=0.1, tune_tau=False,
+                              normalize_observations=False,
+                              wpg=WPGConfig(projection="amortized", num_action_samples=8, refine_steps=12,
+                                            refine_method="mala", refine_step_size=0.4)),
     "hopper": dict(env="hopper", backend="spring", num_timesteps=300_000, num_envs=32, num_evals=10,
                    replay_size=300_000, min_replay_size=8192, batch_size=256, grad_updates_per_step=8,
                    hidden_sizes=(256, 256), actor_learning_rate=6e-4, critic_learning_rate=6e-4),
@@ -335,8 +378,12 @@ _PRESETS: dict[str, dict[str, Any]] = {
 
 
 def presets(env: str, **overrides: Any) -> TrainConfig:
-  """The tuned default config for `env` (any ENV_NAMES entry; envs without a tuned preset get the defaults
-  with env set), with keyword overrides (dotted wpg fields as with_overrides keys via **{"wpg.x": v})."""
-  _choice("env", env, ENV_NAMES)
+  """The tuned default config for `env` (any registered env name; envs without a tuned preset get the defaults
+  with env set), with keyword overrides (dotted wpg fields as with_overrides keys via **{"wpg.x": v}).
+  Overriding `policy` also applies that family's `config_defaults` (its projection, a particle budget its
+  entropy estimate can use) unless those are overridden too."""
+  envs.check_env_name(env)
   base = TrainConfig(**_PRESETS.get(env, dict(env=env)))
+  if overrides.get("policy") in POLICY_FAMILIES:
+    overrides = {**POLICY_FAMILIES[overrides["policy"]].config_defaults, **overrides}
   return with_overrides(base, overrides) if overrides else base

@@ -10,6 +10,7 @@ with `termination = done ∧ ¬truncation` so that time limits bootstrap.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 from typing import NamedTuple
 
@@ -17,9 +18,10 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from wpgjax.rl.config import BACKENDS, ENV_NAMES
+__all__ = ["BACKENDS", "registered_env_names", "check_env_name", "make_env", "EnvStep", "step_and_autoreset",
+           "reset_envs"]
 
-__all__ = ["make_env", "EnvStep", "step_and_autoreset", "reset_envs"]
+BACKENDS = ("generalized", "spring", "positional", "mjx")
 
 
 def _import_brax_envs():
@@ -27,21 +29,47 @@ def _import_brax_envs():
   with contextlib.redirect_stdout(io.StringIO()):
     import brax.envs as brax_envs
     from brax.envs.wrappers import training as brax_training
+    import wpgjax.envs  # noqa: F401  (registers wpgjax's own envs with Brax's registry)
   return brax_envs, brax_training
+
+
+def registered_env_names() -> tuple[str, ...]:
+  """Every env name registered with `brax.envs.register_environment` (Brax's, wpgjax's and the user's own),
+  sorted. Brax keeps its registry in the module dict `brax.envs._envs` (it has no public listing)."""
+  brax_envs, _ = _import_brax_envs()
+  return tuple(sorted(brax_envs._envs))  # pylint: disable=protected-access
+
+
+def check_env_name(name: str, field: str = "env") -> None:
+  """Raises ValueError naming `field` and listing the registered names unless `name` is registered."""
+  names = registered_env_names()
+  if name not in names:
+    raise ValueError(f"{field} must be one of {list(names)}, got {name!r} (the names registered with "
+                     "brax.envs.register_environment)")
+
+
+def _accepts_backend(env_class) -> bool:
+  try:
+    parameters = inspect.signature(env_class).parameters
+  except (TypeError, ValueError):
+    return False
+  return "backend" in parameters or any(p.kind == p.VAR_KEYWORD for p in parameters.values())
 
 
 def make_env(name: str, *, backend: str = "generalized", episode_length: int = 1000, action_repeat: int = 1):
   """A Brax env by name, wrapped as Vmap(Episode(env)): batched reset/step, `info['truncation']` set at the
   time limit. No auto-reset wrapper: use `step_and_autoreset`.
 
-  name: one of ENV_NAMES; backend: one of BACKENDS (ignored by "fast").
+  name: any registered name (`registered_env_names()`); backend: one of BACKENDS, passed to the env's
+  constructor when it takes one (Brax's physics envs; ignored by "fast" and envs without a backend argument).
   """
-  if name not in ENV_NAMES:
-    raise ValueError(f"env must be one of {list(ENV_NAMES)}, got {name!r}")
+  check_env_name(name)
   if backend not in BACKENDS:
     raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
   brax_envs, brax_training = _import_brax_envs()
-  env = brax_envs.get_environment(name) if name == "fast" else brax_envs.get_environment(name, backend=backend)
+  env_class = brax_envs._envs[name]  # pylint: disable=protected-access
+  kwargs = {"backend": backend} if name != "fast" and _accepts_backend(env_class) else {}
+  env = brax_envs.get_environment(name, **kwargs)
   env = brax_training.EpisodeWrapper(env, episode_length, action_repeat)
   return brax_training.VmapWrapper(env)
 

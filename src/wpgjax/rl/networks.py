@@ -13,7 +13,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-__all__ = ["MLP", "TwinQNetwork", "GaussianPolicyNetwork", "PushforwardPolicyNetwork", "gaussian_log_prob",
+__all__ = ["MLP", "TwinQNetwork", "GaussianPolicyNetwork", "PushforwardPolicyNetwork", "LatentGaussianNetwork",
+           "gaussian_log_prob",
            "MIN_STD", "MAX_STD"]
 
 MIN_STD = 1e-3
@@ -69,6 +70,20 @@ class PushforwardPolicyNetwork(nn.Module):
   def __call__(self, observation: chex.Array, latent: chex.Array) -> chex.Array:
     x = jnp.concatenate([observation, latent], axis=-1)
     return MLP((*self.hidden_sizes, self.action_size))(x)
+
+
+class LatentGaussianNetwork(nn.Module):
+  """A latent-variable Gaussian: (obs [..., o], z [..., l]) -> (mean [..., a], std [..., a]) of N(mean, std²)
+  on u given (s, z); std as in GaussianPolicyNetwork. Marginally over z ∼ N(0, I) a flexible (e.g. multimodal)
+  law with Gaussian noise of its own."""
+  action_size: int
+  hidden_sizes: Sequence[int]
+
+  @nn.compact
+  def __call__(self, observation: chex.Array, latent: chex.Array) -> tuple[chex.Array, chex.Array]:
+    x = jnp.concatenate([observation, latent], axis=-1)
+    mean, raw_std = jnp.split(MLP((*self.hidden_sizes, 2 * self.action_size))(x), 2, axis=-1)
+    return mean, jnp.minimum(MIN_STD + jax.nn.softplus(raw_std), MAX_STD)
 
 
 def gaussian_log_prob(u: chex.Array, mean: chex.Array, std: chex.Array) -> chex.Array:

@@ -18,8 +18,9 @@ import optax
 
 from wpgjax.rl import agent, envs, normalization, replay
 from wpgjax.rl.config import HyperParams, TrainConfig
+from wpgjax.rl.policies import PolicyParams
 
-__all__ = ["TrainState", "Trainer", "make_trainer", "make_train", "make_policy", "METRIC_NAMES"]
+__all__ = ["TrainState", "Trainer", "make_trainer", "make_train", "make_policy", "policy_params", "METRIC_NAMES"]
 
 Params = Any
 METRIC_NAMES = (
@@ -32,7 +33,9 @@ METRIC_NAMES = (
 @flax.struct.dataclass
 class TrainState:
   """Everything a run needs to continue exactly: networks, targets, optimizer states, log τ, observation
-  statistics, the replay buffer, the envs' states, the PRNG key and the counters."""
+  statistics, the replay buffer, the envs' states, the PRNG key, the counters and the run's HyperParams
+  (so that `policy_params(state)` knows τ and the refinement step size). tune_tau (static): whether τ is
+  exp(log_tau) (tuned) or hyperparams.tau (fixed)."""
   policy_params: Params
   critic_params: Params
   target_critic_params: Params
@@ -46,6 +49,21 @@ class TrainState:
   key: chex.PRNGKey
   env_steps: chex.Array
   grad_steps: chex.Array
+  hyperparams: HyperParams
+  tune_tau: bool = flax.struct.field(pytree_node=False, default=True)
+
+  @property
+  def tau(self) -> chex.Array:
+    """The current temperature τ."""
+    return jnp.exp(self.log_tau) if self.tune_tau else self.hyperparams.tau
+
+
+def policy_params(state: TrainState) -> tuple[normalization.RunningStatistics, PolicyParams]:
+  """What acting needs, in Brax's (normaliser, policy) shape: (obs_stats, PolicyParams(policy network, critic,
+  τ, refinement step size)). Use with `make_policy(config)(policy_params(state), deterministic)`; the critic is
+  part of it because the particle policy's executed law is refined on it. Works on stacked (vmapped) states."""
+  return state.obs_stats, PolicyParams(state.policy_params, state.critic_params, state.tau,
+                                       state.hyperparams.refine_step_size)
 
 
 class Trainer(NamedTuple):
@@ -101,10 +119,15 @@ def make_trainer(config: TrainConfig) -> Trainer:
         tau_opt_state=_adam.init(log_tau), obs_stats=normalization.init_statistics(observation_size),
         replay=replay.replay_init(config.replay_size, observation_size, action_size),
         env_state=envs.reset_envs(env, key_env, config.num_envs), key=key_state,
-        env_steps=jnp.zeros((), jnp.int32), grad_steps=jnp.zeros((), jnp.int32))
+        env_steps=jnp.zeros((), jnp.int32), grad_steps=jnp.zeros((), jnp.int32), hyperparams=hp,
+        tune_tau=config.tune_tau)
 
   def current_tau(state: TrainState, hp: HyperParams) -> chex.Array:
     return jnp.exp(state.log_tau) if config.tune_tau else hp.tau
+
+  def acting_params(state: TrainState, hp: HyperParams, policy: Params | None = None) -> PolicyParams:
+    policy = state.policy_params if policy is None else policy
+    return PolicyParams(policy, state.critic_params, current_tau(state, hp), hp.refine_step_size)
 
   def env_step(state: TrainState, actions: chex.Array, key: chex.PRNGKey) -> TrainState:
     env_state, step = envs.step_and_autoreset(env, state.env_state, actions, key)
@@ -124,15 +147,12 @@ def make_trainer(config: TrainConfig) -> Trainer:
     return jax.lax.scan(body, state, None, length=config.prefill_steps)[0]
 
   def act(state: TrainState, hp: HyperParams, key: chex.PRNGKey) -> chex.Array:
-    key_sample, key_refine = jax.random.split(key)
+    """One draw of the executed law per env (for the particle policy: proposal + K refinement steps)."""
+    key_sample, _ = jax.random.split(key)
     obs = normalize(state.obs_stats, state.env_state.obs)
+    params = acting_params(state, hp)
     sample_keys = jax.random.split(key_sample, config.num_envs)
-    u = jax.vmap(lambda o, k: nets.policy.sample(state.policy_params, o, k, 1).u[0])(obs, sample_keys)
-    if config.wpg.refine_steps > 0:
-      tau = current_tau(state, hp)
-      refine_keys = jax.random.split(key_refine, config.num_envs)
-      u = jax.vmap(lambda o, u_, k: agent.refine_actions(nets, state.critic_params, o, u_, k, tau,
-                                                          hp.refine_step_size))(obs, u, refine_keys)
+    u = jax.vmap(lambda o, k: nets.policy.sample(params, o, k, 1).u[0])(obs, sample_keys)
     return jnp.tanh(u)
 
   def update(state: TrainState, hp: HyperParams, key: chex.PRNGKey) -> tuple[TrainState, dict]:
@@ -145,7 +165,7 @@ def make_trainer(config: TrainConfig) -> Trainer:
     def critic_loss(critic_params):
       keys = jax.random.split(key_critic, config.batch_size)
       losses = jax.vmap(lambda o, a, r, m, o2, k: agent.critic_loss_one(
-          nets, critic_params, state.target_critic_params, state.policy_params, o, a, r, m, o2, k, tau,
+          nets, critic_params, state.target_critic_params, acting_params(state, hp), o, a, r, m, o2, k, tau,
           hp.discount, hp.reward_scaling))(obs, batch.action, batch.reward, batch.discount, next_obs, keys)
       return jnp.mean(losses)
 
@@ -155,8 +175,9 @@ def make_trainer(config: TrainConfig) -> Trainer:
 
     def actor_loss(policy_params):
       keys = jax.random.split(key_actor, config.batch_size)
-      losses, entropies = jax.vmap(lambda o, k: agent.actor_loss_one(
-          nets, policy_params, critic_params, o, k, tau, hp.wpg_step_size))(obs, keys)
+      params = PolicyParams(policy_params, critic_params, tau, hp.refine_step_size)
+      losses, entropies = jax.vmap(lambda o, k: agent.actor_loss_one(nets, params, o, k, hp.wpg_step_size))(
+          obs, keys)
       return jnp.mean(losses), jnp.mean(entropies)
 
     (actor_loss_value, entropy), policy_grads = jax.value_and_grad(actor_loss, has_aux=True)(state.policy_params)
@@ -184,7 +205,9 @@ def make_trainer(config: TrainConfig) -> Trainer:
     return state, jax.tree.map(jnp.mean, metrics)
 
   def evaluate(state: TrainState, key: chex.PRNGKey) -> dict:
-    """Deterministic policy (tanh of the mean / g(o, 0)), num_eval_envs full episodes from fresh resets."""
+    """The family's deterministic policy (tanh of the Gaussian mean, of g(o, 0), or of g(o, 0) moved by K
+    noiseless WPG steps), num_eval_envs full episodes from fresh resets."""
+    params = policy_params(state)[1]
     trace_counts["evaluate"] += 1
     env_state = envs.reset_envs(env, key, config.num_eval_envs)
     num_steps = -(-config.episode_length // config.action_repeat)
@@ -192,7 +215,7 @@ def make_trainer(config: TrainConfig) -> Trainer:
     def body(carry, _):
       env_state, returns, lengths, alive = carry
       obs = normalize(state.obs_stats, env_state.obs)
-      actions = jnp.tanh(nets.policy.deterministic_u(state.policy_params, obs))
+      actions = jnp.tanh(nets.policy.deterministic_u(params, obs))
       env_state = env.step(env_state, actions)
       returns = returns + alive * env_state.reward
       lengths = lengths + alive * config.action_repeat
@@ -210,11 +233,13 @@ def make_trainer(config: TrainConfig) -> Trainer:
     num_states = min(64, config.batch_size)
     batch = replay.replay_sample(state.replay, key_batch, num_states)
     obs = normalize(state.obs_stats, batch.observation)
-    tau = current_tau(state, hp)
-    diag = jax.vmap(lambda o, k: agent.state_diagnostics(nets, state.policy_params, state.critic_params, o, k,
-                                                         tau))(obs, jax.random.split(key_diag, num_states))
-    return {"wpg/kl_residual": jnp.mean(diag.kl_residual), "wpg/fisher": jnp.mean(diag.fisher),
-            "wpg/ksd": jnp.mean(diag.ksd), "training/tau": tau}
+    params = acting_params(state, hp)
+    diag = jax.vmap(lambda o, k: agent.state_diagnostics(nets, params, o, k))(
+        obs, jax.random.split(key_diag, num_states))
+    metrics = {"wpg/ksd": jnp.mean(diag.ksd), "training/tau": params.tau}
+    if nets.policy.has_density:  # the KL residual and Fisher information need log π
+      metrics.update({"wpg/kl_residual": jnp.mean(diag.kl_residual), "wpg/fisher": jnp.mean(diag.fisher)})
+    return metrics
 
   def epoch(state: TrainState, hp: HyperParams) -> tuple[TrainState, dict]:
     state, train_metrics = jax.lax.scan(lambda s, _: iteration(s, hp), state, None,
@@ -252,23 +277,31 @@ def make_train(config: TrainConfig) -> Callable[..., tuple[TrainState, dict]]:
 def make_policy(config: TrainConfig, action_size: int | None = None):
   """Brax-style policy factory: make_policy(params, deterministic=False) -> policy(obs, key) -> (action, {}).
 
-  params = (obs_stats, policy_params) as in Brax (normaliser first). Actions are in [−1, 1]; the stochastic
-  policy samples the proposal (no Langevin refinement: that needs the critic).
+  params = `policy_params(state)` = (obs_stats, PolicyParams) (normaliser first, as in Brax). The stochastic
+  policy draws from the same executed law as training (for the particle policy: proposal + K refinement steps
+  on the critic in params); deterministic=True is the law evaluation uses. Actions are in [−1, 1]. For the
+  families that do not refine, (obs_stats, policy network params) is accepted too.
   """
   if action_size is None:
     action_size = envs.make_env(config.env, backend=config.backend).action_size
   nets = agent.make_networks(config, action_size)
 
   def make(params, deterministic: bool = False):
-    obs_stats, policy_params = params
+    obs_stats, acting = params
+    if not isinstance(acting, PolicyParams):
+      if config.refine_steps > 0:
+        raise ValueError(f"policy {config.policy!r} acts on the critic too: pass wpgjax.policy_params(state), "
+                         "not (obs_stats, policy network params)")
+      acting = PolicyParams(acting, None, jnp.asarray(config.tau, jnp.float32),
+                            jnp.asarray(config.wpg.refine_step_size, jnp.float32))
 
     def policy(observation: chex.Array, key: chex.PRNGKey):
       obs = normalization.normalize(obs_stats, observation, enabled=config.normalize_observations)
       if deterministic:
-        return jnp.tanh(nets.policy.deterministic_u(policy_params, obs)), {}
+        return jnp.tanh(nets.policy.deterministic_u(acting, obs)), {}
       flat = obs.reshape(-1, obs.shape[-1])
       keys = jax.random.split(key, flat.shape[0])
-      u = jax.vmap(lambda o, k: nets.policy.sample(policy_params, o, k, 1).u[0])(flat, keys)
+      u = jax.vmap(lambda o, k: nets.policy.sample(acting, o, k, 1).u[0])(flat, keys)
       return jnp.tanh(u).reshape(obs.shape[:-1] + (action_size,)), {}
 
     return policy

@@ -1,30 +1,33 @@
 """Policy families (one module each) and the registry that builds one from a TrainConfig.
 
-- "tanh_gaussian" (`gaussian.TanhGaussianPolicy`): a diagonal Gaussian squashed by tanh; with the default WPO
-  projection it is SAC's actor update in expectation (docs/theory.md §4).
-- "pushforward" (`pushforward.PushforwardPolicy`): an implicit sampler g_θ(s, z) trained by WPPG.
+- "tanh_gaussian" (`gaussian.TanhGaussianPolicy`): a diagonal Gaussian squashed by tanh. With the default
+  entropy-regularized natural-gradient WPO projection its actor update is SAC's in expectation
+  (docs/theory.md §4): a fast baseline, not the particle law of the WPG theorem.
+- "pushforward" (`pushforward.PushforwardPolicy`): an implicit sampler g_θ(s, z) trained by WPPG direction
+  matching with the SVGD move.
+- "particle" (`particle.ParticlePolicy`): the WPG particle law: a generator proposal followed by K ULA/MALA
+  steps on the critic; the critic evaluates that executed law.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
-
 from wpgjax.rl.policies.base import *  # noqa: F401,F403
 from wpgjax.rl.policies.gaussian import TanhGaussianPolicy
+from wpgjax.rl.policies.particle import ParticlePolicy
 from wpgjax.rl.policies.pushforward import PushforwardPolicy
 
-__all__ = ["POLICY_FAMILIES", "make_policy_family", "TanhGaussianPolicy", "PushforwardPolicy", "PolicySamples",
-           "PolicyFamily"]
+__all__ = ["POLICY_FAMILIES", "make_policy_family", "TanhGaussianPolicy", "PushforwardPolicy", "ParticlePolicy",
+           "PolicyParams", "PolicySamples", "PolicyFamily"]
 
-# config.policy -> factory(config, action_size). A new family is a new module plus one line here.
-POLICY_FAMILIES: dict[str, Callable[[Any, int], Any]] = {
-    "tanh_gaussian": lambda config, action_size: TanhGaussianPolicy(action_size, config.hidden_sizes),
-    "pushforward": lambda config, action_size: PushforwardPolicy(
-        action_size, config.hidden_sizes, config.latent_size, config.wpg.num_action_samples,
-        config.entropy_estimator),
+# config.policy -> family class (with from_config, has_density, default_refine_steps). A new family is a new
+# module plus one line here.
+POLICY_FAMILIES = {
+    "tanh_gaussian": TanhGaussianPolicy,
+    "pushforward": PushforwardPolicy,
+    "particle": ParticlePolicy,
 }
 
 
-def make_policy_family(config: Any, action_size: int):
-  """The policy family named by config.policy (one of POLICY_FAMILIES) for `action_size` actions."""
-  return POLICY_FAMILIES[config.policy](config, action_size)
+def make_policy_family(config, action_size: int):
+  """The policy family named by config.policy (a key of POLICY_FAMILIES) for `action_size` actions."""
+  return POLICY_FAMILIES[config.policy].from_config(config, action_size)

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from wpgjax import core
 from wpgjax.rl import networks
-from wpgjax.rl.policies.base import PolicySamples, QFunction, tanh_log_jacobian
+from wpgjax.rl.policies.base import PolicyParams, PolicySamples, QFunction, tanh_log_jacobian
 
 __all__ = ["TanhGaussianPolicy"]
 
@@ -27,7 +27,15 @@ class TanhGaussianPolicy:
   action_size: int
   hidden_sizes: tuple[int, ...]
   name: str = "tanh_gaussian"
+  projections = ("wpo", "wppg")
+  # what `presets(env, policy=...)` implies:
+  config_defaults = {"wpg.projection": "wpo", "wpg.refine_steps": None, "wpg.num_action_samples": 2}
   has_density: bool = True
+  default_refine_steps = 0
+
+  @classmethod
+  def from_config(cls, config, action_size: int) -> "TanhGaussianPolicy":
+    return cls(action_size, config.hidden_sizes)
 
   @property
   def network(self) -> networks.GaussianPolicyNetwork:
@@ -36,16 +44,24 @@ class TanhGaussianPolicy:
   def init(self, key: chex.PRNGKey, observation: chex.Array):
     return self.network.init(key, observation)
 
-  def sample(self, params, observation: chex.Array, key: chex.PRNGKey, num_samples: int) -> PolicySamples:
+  def propose(self, params: PolicyParams, observation: chex.Array, key: chex.PRNGKey,
+              num_samples: int) -> PolicySamples:
     """u_i = μ + σ ε_i, ε_i ∼ N(0, I): [N, d] with log π_u(u_i) [N]."""
-    mean, std = self.network.apply(params, observation)
+    mean, std = self.network.apply(params.policy, observation)
     eps = jax.random.normal(key, (num_samples, self.action_size))
     u = mean + std * eps
     return PolicySamples(u, networks.gaussian_log_prob(u, mean, std), mean, std)
 
-  def deterministic_u(self, params, observation: chex.Array) -> chex.Array:
+  def refine(self, params: PolicyParams, observation: chex.Array, samples: PolicySamples,
+             key: chex.PRNGKey) -> PolicySamples:
+    """No refinement: the executed law is the Gaussian itself."""
+    return samples
+
+  sample = propose
+
+  def deterministic_u(self, params: PolicyParams, observation: chex.Array) -> chex.Array:
     """The mean μ_θ(s): [..., o] -> [..., d]."""
-    return self.network.apply(params, observation)[0]
+    return self.network.apply(params.policy, observation)[0]
 
   def entropy(self, samples: PolicySamples) -> chex.Array:
     """H(π_a) ≈ mean_i[−log π_u(u_i) + log|det ∂a/∂u|(u_i)] (exact density, Monte Carlo over the samples)."""
@@ -63,7 +79,7 @@ class TanhGaussianPolicy:
       mean, std = core.natural_gradient_gaussian(mean, std)
     return lambda u: networks.gaussian_log_prob(u, mean, std)
 
-  def next_value(self, params, next_observation: chex.Array, key: chex.PRNGKey, q_fn: QFunction,
+  def next_value(self, params: PolicyParams, next_observation: chex.Array, key: chex.PRNGKey, q_fn: QFunction,
                  tau: chex.Numeric) -> chex.Array:
     """V(s') ≈ Q̄(s', a') − τ log π_a(a'|s') with ONE sample a' = tanh(u') (SAC's target)."""
     samples = self.sample(params, next_observation, key, 1)

@@ -14,7 +14,8 @@ import jax.numpy as jnp
 
 from wpgjax import core
 from wpgjax.rl import networks
-from wpgjax.rl.policies.base import PolicySamples, QFunction, broadcast_observation, tanh_log_jacobian
+from wpgjax.rl.policies.base import (PolicyParams, PolicySamples, QFunction, broadcast_observation,
+                                     tanh_log_jacobian)
 
 __all__ = ["PushforwardPolicy", "particle_entropy_u"]
 
@@ -33,7 +34,16 @@ class PushforwardPolicy:
   num_samples: int
   entropy_estimator: str = "knn"
   name: str = "pushforward"
+  projections = ("wppg",)
+  # what `presets(env, policy=...)` implies:
+  config_defaults = {"wpg.projection": "wppg", "wpg.refine_steps": None, "wpg.num_action_samples": 8}
   has_density: bool = False
+  default_refine_steps = 0
+
+  @classmethod
+  def from_config(cls, config, action_size: int) -> "PushforwardPolicy":
+    return cls(action_size, config.hidden_sizes, config.latent_size, config.wpg.num_action_samples,
+               config.entropy_estimator)
 
   @property
   def network(self) -> networks.PushforwardPolicyNetwork:
@@ -42,24 +52,32 @@ class PushforwardPolicy:
   def init(self, key: chex.PRNGKey, observation: chex.Array):
     return self.network.init(key, observation, jnp.zeros((self.latent_size,)))
 
-  def sample(self, params, observation: chex.Array, key: chex.PRNGKey, num_samples: int) -> PolicySamples:
+  def propose(self, params: PolicyParams, observation: chex.Array, key: chex.PRNGKey,
+              num_samples: int) -> PolicySamples:
     """u_i = g_θ(s, z_i): [N, d]; log_prob_u is zeros (no density)."""
     latent = jax.random.normal(key, (num_samples, self.latent_size))
-    u = self.network.apply(params, broadcast_observation(observation, num_samples), latent)
+    u = self.network.apply(params.policy, broadcast_observation(observation, num_samples), latent)
     return PolicySamples(u, jnp.zeros((num_samples,)), jnp.zeros((self.action_size,)),
                          jnp.ones((self.action_size,)))
 
-  def deterministic_u(self, params, observation: chex.Array) -> chex.Array:
+  def refine(self, params: PolicyParams, observation: chex.Array, samples: PolicySamples,
+             key: chex.PRNGKey) -> PolicySamples:
+    """No refinement: the executed law is the generator's."""
+    return samples
+
+  sample = propose
+
+  def deterministic_u(self, params: PolicyParams, observation: chex.Array) -> chex.Array:
     """g_θ(s, 0): [..., o] -> [..., d]."""
     latent = jnp.zeros(observation.shape[:-1] + (self.latent_size,))
-    return self.network.apply(params, observation, latent)
+    return self.network.apply(params.policy, observation, latent)
 
   def entropy(self, samples: PolicySamples) -> chex.Array:
     """Ĥ(u-cloud) + mean log|det ∂a/∂u| (biased for small N: kNN/KDE converge as N grows)."""
     log_jac = tanh_log_jacobian(samples.u)
     return particle_entropy_u(samples.u, self.entropy_estimator) + jnp.mean(log_jac)
 
-  def next_value(self, params, next_observation: chex.Array, key: chex.PRNGKey, q_fn: QFunction,
+  def next_value(self, params: PolicyParams, next_observation: chex.Array, key: chex.PRNGKey, q_fn: QFunction,
                  tau: chex.Numeric) -> chex.Array:
     """V(s') ≈ mean_i Q̄(s', a'_i) + τ Ĥ(π_a(·|s')) over num_samples particles."""
     samples = self.sample(params, next_observation, key, self.num_samples)

@@ -1,0 +1,137 @@
+"""The particle policy family: the executed policy is the law of particles moved by K WPG steps on Q(s, ·)/τ.
+
+At state s (u-space, a = tanh u, potential Q_u(u) = min_j Q_j(s, tanh u) + τ log|det ∂a/∂u|):
+
+    u_0 = m_θ(s, z) + σ_θ(s, z) ε,  z ∼ N(0, I_latent), ε ∼ N(0, I)   the amortised proposal
+    u_{k+1} = u_k + η ∇Q_u(u_k) + √(2τη) ξ_k,  k < K                    WPGD / ULA (or MALA) on the critic
+    a = tanh(u_K)                                                      the executed action
+
+So the executed law is K steps of the theorem's WPGD (docs/theory.md §3) from an amortised proposal, and it
+can be multimodal (the fixed point is the Gibbs policy exp(Q/τ)/Z). The same law is used everywhere:
+- acting (`sample`, one particle per env) and the critic's soft target (`next_value`: M particles at s'
+  refined with the same critic, τ and η; V(s') = mean_i Q̄(s', a'_i) + τ Ĥ(π_a(·|s')), Ĥ a kNN/KDE entropy of
+  the refined cloud plus the mean tanh log-Jacobian);
+- τ tuning and the logged entropy use Ĥ of the refined cloud at s.
+The proposal is trained toward the refined particles by maximum likelihood (`amortized_wpgd_loss`): each
+particle's refined position u_K is fitted by the Gaussian N(m_θ(s, z), σ_θ(s, z)²) it was drawn from. The
+drift η∇Q_u moves the means; the Langevin noise √(2τη)ξ is kept in σ (a plain regression onto u_K would
+average it out and lose the entropy force). The fixed point of "proposal ← fit(K WPGD steps of proposal)" is
+the invariant law of the WPGD kernel (for a quadratic Q exactly ULA's stationary Gaussian), so the proposal
+carries the particles' progress from update to update and a small K suffices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import chex
+import jax
+import jax.numpy as jnp
+
+from wpgjax import core
+from wpgjax.rl import networks
+from wpgjax.rl.policies.base import PolicyParams, PolicySamples, QFunction, broadcast_observation
+from wpgjax.rl.policies.pushforward import particle_entropy_u
+
+__all__ = ["ParticlePolicy", "amortized_wpgd_loss"]
+
+
+def amortized_wpgd_loss(proposal: PolicySamples, refined_u: chex.Array) -> chex.Array:
+  """Negative log-likelihood (up to a constant) of the refined particles under the Gaussians they came from:
+
+      mean_i Σ_d [ ½ ((sg(u_K,i) − m_i) / σ_i)² + log σ_i ],
+
+  proposal.mean, proposal.std: [N, d] (differentiable in θ); refined_u: [N, d]."""
+  z = (jax.lax.stop_gradient(refined_u) - proposal.mean) / proposal.std
+  return jnp.mean(jnp.sum(0.5 * z * z + jnp.log(proposal.std), axis=-1))
+
+
+@dataclasses.dataclass(frozen=True)
+class ParticlePolicy:
+  """Latent-Gaussian proposal followed by `refine_steps` (K ≥ 1) ULA/MALA steps on the critic's Q_u/τ.
+
+  num_particles (M): particles per state for the entropy estimate, the critic target and the actor's fit.
+  """
+  action_size: int
+  hidden_sizes: tuple[int, ...]
+  latent_size: int
+  num_particles: int
+  refine_steps: int
+  refine_method: str = "ula"
+  entropy_estimator: str = "knn"
+  name: str = "particle"
+  projections = ("amortized",)
+  # what `presets(env, policy=...)` implies:
+  config_defaults = {"wpg.projection": "amortized", "wpg.num_action_samples": 4}
+  has_density: bool = False
+  # K = 1 and M = 4 by default: the cheapest setting that learned the fast env and inverted_pendulum; each
+  # further step or particle costs critic gradients per batch state (BENCHMARKS.md §8).
+  default_refine_steps = 1
+
+  @classmethod
+  def from_config(cls, config, action_size: int) -> "ParticlePolicy":
+    return cls(action_size, config.hidden_sizes, config.latent_size, config.wpg.num_action_samples,
+               config.refine_steps, config.wpg.refine_method, config.entropy_estimator)
+
+  @property
+  def network(self) -> networks.LatentGaussianNetwork:
+    return networks.LatentGaussianNetwork(self.action_size, self.hidden_sizes)
+
+  @property
+  def critic(self) -> networks.TwinQNetwork:
+    return networks.TwinQNetwork(self.hidden_sizes)
+
+  def init(self, key: chex.PRNGKey, observation: chex.Array):
+    return self.network.init(key, observation, jnp.zeros((self.latent_size,)))
+
+  def potential(self, params: PolicyParams, observation: chex.Array):
+    """Q_u(u) = min_j Q_j(o, tanh u) + τ log|det ∂a/∂u|: [d] -> scalar (the critic held fixed)."""
+    critic_params = jax.lax.stop_gradient(params.critic)
+    q_fn = lambda action: jnp.min(self.critic.apply(critic_params, observation, action))
+    return core.bounded_q_fn(q_fn, params.tau, -1.0, 1.0)
+
+  def propose(self, params: PolicyParams, observation: chex.Array, key: chex.PRNGKey,
+              num_samples: int) -> PolicySamples:
+    """u_0,i = m(s, z_i) + σ(s, z_i) ε_i: u, mean, std [N, d] (differentiable in θ); log_prob_u zeros."""
+    key_latent, key_noise = jax.random.split(key)
+    latent = jax.random.normal(key_latent, (num_samples, self.latent_size))
+    mean, std = self.network.apply(params.policy, broadcast_observation(observation, num_samples), latent)
+    u = mean + std * jax.random.normal(key_noise, mean.shape)
+    return PolicySamples(u, jnp.zeros((num_samples,)), mean, std)
+
+  def refine(self, params: PolicyParams, observation: chex.Array, samples: PolicySamples,
+             key: chex.PRNGKey) -> PolicySamples:
+    """K WPG steps (core.wpg_flow, ULA or MALA) of every particle on Q_u/τ; no gradient to the proposal."""
+    u = core.wpg_flow(key, jax.lax.stop_gradient(samples.u), self.potential(params, observation),
+                      step_size=params.refine_step_size, tau=params.tau, num_steps=self.refine_steps,
+                      method=self.refine_method)
+    return samples._replace(u=u)
+
+  def sample(self, params: PolicyParams, observation: chex.Array, key: chex.PRNGKey,
+             num_samples: int) -> PolicySamples:
+    """N independent draws of the executed law: proposal then refinement.  [N, d]."""
+    key_propose, key_refine = jax.random.split(key)
+    return self.refine(params, observation, self.propose(params, observation, key_propose, num_samples),
+                       key_refine)
+
+  def deterministic_u(self, params: PolicyParams, observation: chex.Array) -> chex.Array:
+    """m(s, 0) moved by K noiseless steps u ← u + η∇Q_u(u) (the refinement's drift).  [..., o] -> [..., d]."""
+    flat = observation.reshape(-1, observation.shape[-1])
+    u0 = self.network.apply(params.policy, flat, jnp.zeros((flat.shape[0], self.latent_size)))[0]
+
+    def ascend(o, u):
+      grad = jax.grad(self.potential(params, o))
+      return jax.lax.fori_loop(0, self.refine_steps, lambda _, v: v + params.refine_step_size * grad(v), u)
+
+    return jax.vmap(ascend)(flat, u0).reshape(observation.shape[:-1] + (self.action_size,))
+
+  def entropy(self, samples: PolicySamples) -> chex.Array:
+    """Ĥ(π_a) of the (refined) cloud: kNN/KDE entropy in u plus the mean tanh log-Jacobian."""
+    log_jac = jax.vmap(core.log_abs_det_jacobian)(samples.u)
+    return particle_entropy_u(samples.u, self.entropy_estimator) + jnp.mean(log_jac)
+
+  def next_value(self, params: PolicyParams, next_observation: chex.Array, key: chex.PRNGKey, q_fn: QFunction,
+                 tau: chex.Numeric) -> chex.Array:
+    """V(s') ≈ mean_i Q̄(s', a'_i) + τ Ĥ over M particles of the executed law at s' (q_fn: the target critic)."""
+    samples = self.sample(params, next_observation, key, self.num_particles)
+    return jnp.mean(q_fn(jnp.tanh(samples.u))) + tau * self.entropy(samples)

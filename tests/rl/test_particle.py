@@ -1,0 +1,159 @@
+"""The particle policy: the executed law is the proposal moved by K WPG steps, and every consumer uses that law.
+
+- the critic's soft target is E[Q̄] + τĤ of the executed (refined) cloud, computed by the family itself;
+- the actor's update ascends that same functional (estimated by the critic's own `next_value`);
+- `make_policy(config)(policy_params(state))` draws from the executed law, refined on the critic;
+- the config rejects combinations whose actor carries no entropy force or whose critic evaluates another law;
+- on the fast env it learns with τ tuned toward the target entropy.
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from wpgjax import core
+from wpgjax.rl import TrainConfig, WPGConfig, agent, make_policy, make_train, presets
+from wpgjax.rl.normalization import init_statistics
+from wpgjax.rl.policies import ParticlePolicy, PolicyParams
+from wpgjax.rl.train import policy_params
+
+OBS = jnp.array([0.3, -0.2, 0.5])
+TAU = 0.2
+
+
+@pytest.fixture(scope="module")
+def particle_setup():
+  config = TrainConfig(env="fast", policy="particle", hidden_sizes=(32, 32), latent_size=2,
+                       wpg=WPGConfig(projection="amortized", num_action_samples=16, refine_steps=3,
+                                     refine_step_size=0.05))
+  nets = agent.make_networks(config, action_size=2)
+  proposal = nets.policy.init(jax.random.key(0), OBS)
+  critic = _fit_critic(nets, nets.critic.init(jax.random.key(1), OBS, jnp.zeros((2,))))
+  params = PolicyParams(proposal, critic, jnp.float32(TAU), jnp.float32(0.05))
+  return config, nets, params
+
+
+def _fit_critic(nets, critic):
+  """Twin Q networks fitted at OBS to Q(a) = −2‖a − (0.5, −0.5)‖², whose Gibbs law is far from the initial
+  proposal (centred near a = 0)."""
+  actions = jax.random.uniform(jax.random.key(7), (512, 2), minval=-1.0, maxval=1.0)
+  target = -2.0 * jnp.sum((actions - jnp.array([0.5, -0.5])) ** 2, axis=-1)
+  opt = optax.adam(1e-2)
+  loss = lambda c: jnp.mean((nets.critic.apply(c, jnp.broadcast_to(OBS, (512, 3)), actions) - target[:, None]) ** 2)
+
+  def step(carry, _):
+    c, s = carry
+    updates, s = opt.update(jax.grad(loss)(c), s)
+    return (optax.apply_updates(c, updates), s), None
+
+  (critic, _), _ = jax.lax.scan(step, (critic, opt.init(critic)), None, length=1500)
+  assert float(loss(critic)) < 0.01
+  return critic
+
+
+def test_next_value_is_mean_q_plus_tau_entropy_of_the_refined_cloud(particle_setup):
+  config, nets, params = particle_setup
+  family, key = nets.policy, jax.random.key(2)
+  q_fn = agent.critic_q_fn(nets, params.critic, OBS)
+  value = family.next_value(params, OBS, key, q_fn, TAU)
+  cloud = family.sample(params, OBS, key, config.wpg.num_action_samples).u
+  proposal = family.propose(params, OBS, jax.random.split(key)[0], config.wpg.num_action_samples).u
+  assert not np.allclose(cloud, proposal)  # the executed law is refined, not the proposal
+  log_jac = jax.vmap(core.log_abs_det_jacobian)(cloud)
+  expected = jnp.mean(q_fn(jnp.tanh(cloud))) + TAU * (core.knn_entropy(cloud) + jnp.mean(log_jac))
+  np.testing.assert_allclose(value, expected, rtol=1e-6)
+
+
+def _soft_values(nets, params, keys):
+  """F(π) = E[Q] + τH of the executed law, as the critic's target computes it, one estimate per key."""
+  q_fn = agent.critic_q_fn(nets, params.critic, OBS)
+  return np.asarray(jax.vmap(lambda k: nets.policy.next_value(params, OBS, k, q_fn, params.tau))(keys))
+
+
+def test_actor_updates_ascend_the_functional_the_critic_evaluates(particle_setup):
+  config, nets, params = particle_setup
+  opt = optax.adam(3e-3)
+
+  def step(carry, key):
+    policy, opt_state = carry
+    loss_fn = lambda p: agent.actor_loss_one(nets, params.replace(policy=p), OBS, key, 0.1)[0]
+    updates, opt_state = opt.update(jax.grad(loss_fn)(policy), opt_state)
+    return (optax.apply_updates(policy, updates), opt_state), None
+
+  keys = jax.random.split(jax.random.key(3), 300)
+  (trained, _), _ = jax.jit(lambda p: jax.lax.scan(step, (p, opt.init(p)), keys))(params.policy)
+  eval_keys = jax.random.split(jax.random.key(4), 400)  # common random numbers: a paired comparison
+  gain = _soft_values(nets, params.replace(policy=trained), eval_keys) - _soft_values(nets, params, eval_keys)
+  assert gain.mean() > 4 * gain.std() / np.sqrt(gain.size), (gain.mean(), gain.std())
+
+
+def test_make_policy_draws_the_executed_law_refined_on_the_critic(particle_setup):
+  config, nets, params = particle_setup
+  obs = jnp.broadcast_to(OBS, (5, 3))
+  stats = init_statistics(3)
+  act = make_policy(dataclasses.replace(config, normalize_observations=False), action_size=2)
+  actions, _ = act((stats, params))(obs, jax.random.key(5))
+  keys = jax.random.split(jax.random.key(5), 5)
+  expected = jax.vmap(lambda o, k: jnp.tanh(nets.policy.sample(params, o, k, 1).u[0]))(obs, keys)
+  np.testing.assert_array_equal(actions, expected)
+  other_critic = params.replace(critic=jax.tree.map(lambda x: 2.0 * x, params.critic))
+  moved, _ = act((stats, other_critic))(obs, jax.random.key(5))
+  assert not np.allclose(moved, actions)  # the critic is part of the policy
+  with pytest.raises(ValueError, match=r"policy 'particle' acts on the critic too: pass wpgjax.policy_params"):
+    act((stats, params.policy))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(policy="particle", wpg=WPGConfig(projection="wpo", num_action_samples=8)),
+     r"TrainConfig.wpg.projection must be 'amortized' when policy is 'particle' \(WPO needs a policy density\)"),
+    (dict(policy="particle", wpg=WPGConfig(projection="amortized", num_action_samples=8, refine_steps=0)),
+     r"TrainConfig.wpg.refine_steps must be an int >= 1 or None when policy is 'particle'"),
+    (dict(policy="particle", wpg=WPGConfig(projection="amortized", num_action_samples=2)),
+     r"TrainConfig.wpg.num_action_samples must be an int >= 4 when policy is 'particle'"),
+    (dict(policy="tanh_gaussian", wpg=WPGConfig(refine_steps=2)),
+     r"TrainConfig.wpg.refine_steps must be 0 or None when policy is 'tanh_gaussian' \(its critic evaluates"),
+    (dict(policy="tanh_gaussian", wpg=WPGConfig(projection="amortized")),
+     r"TrainConfig.wpg.projection must be 'wpo' or 'wppg' when policy is 'tanh_gaussian'"),
+])
+def test_inconsistent_particle_configs_are_rejected(kwargs, message):
+  with pytest.raises(ValueError, match=message):
+    TrainConfig(**kwargs)
+
+
+@pytest.mark.parametrize("tune_tau", [True, False])
+def test_langevin_direction_matching_is_rejected_it_carries_no_entropy(tune_tau):
+  with pytest.raises(ValueError, match=r"TrainConfig.wpg.wppg_move must be 'svgd' \('langevin' regresses onto"):
+    TrainConfig(policy="pushforward", tune_tau=tune_tau,
+                wpg=WPGConfig(projection="wppg", num_action_samples=8, wppg_move="langevin"))
+
+
+def test_presets_switch_the_family_defaults_with_the_policy():
+  config = presets("fast", policy="particle")
+  assert config.wpg.projection == "amortized" and config.refine_steps == ParticlePolicy.default_refine_steps >= 1
+  assert presets("fast", policy="particle", **{"wpg.refine_steps": 4}).refine_steps == 4
+
+
+@pytest.fixture(scope="module")
+def fast_particle_run():
+  config = presets("fast", policy="particle", num_evals=2)
+  state, metrics = jax.jit(make_train(config))(jax.random.key(0))
+  return config, state, metrics
+
+
+def test_particle_agent_learns_fast_env_with_tau_tuned(fast_particle_run):
+  config, state, metrics = fast_particle_run
+  assert config.tune_tau
+  final = float(metrics["eval/episode_reward"][-1])
+  assert final > 0.85 * 143.1, final  # FAST_MAX_RETURN in test_train.py
+  tau = np.asarray(metrics["training/tau"])
+  assert np.all(np.isfinite(tau)) and tau[-1] != pytest.approx(config.tau)
+  for name in ("training/entropy", "wpg/ksd", "training/critic_loss"):
+    assert np.all(np.isfinite(np.asarray(metrics[name]))), name
+  # No density: the KL residual and the Fisher information are not estimated (not logged as 0).
+  assert "wpg/kl_residual" not in metrics and "wpg/fisher" not in metrics
+  obs_stats, acting = policy_params(state)
+  assert isinstance(acting, PolicyParams) and float(acting.tau) == pytest.approx(float(tau[-1]))
