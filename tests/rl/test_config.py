@@ -22,7 +22,7 @@ from wpgjax.rl import config as C
     (dict(min_replay_size=10**6), r"TrainConfig.min_replay_size must be at most replay_size"),
     (dict(num_timesteps=10, num_envs=16, num_evals=10), r"TrainConfig.num_timesteps must be at least"),
     (dict(hidden_sizes=(64, 0)), r"TrainConfig.hidden_sizes must be a non-empty tuple of positive ints"),
-    (dict(policy="beta"), r"TrainConfig.policy must be one of \['tanh_gaussian', 'pushforward'\]"),
+    (dict(policy="beta"), r"TrainConfig.policy must be one of \['tanh_gaussian', 'pushforward', 'particle'\]"),
     (dict(policy="pushforward", wpg=C.WPGConfig(num_action_samples=8)),
      r"TrainConfig.wpg.projection must be 'wppg' when policy is 'pushforward'"),
     (dict(policy="pushforward", wpg=C.WPGConfig(projection="wppg")),
@@ -39,7 +39,7 @@ def test_bad_train_config_names_field(overrides, message):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (dict(projection="ppo"), r"TrainConfig.wpg.projection must be one of \['wpo', 'wppg'\]"),
+    (dict(projection="ppo"), r"TrainConfig.wpg.projection must be one of \['wpo', 'wppg', 'amortized'\]"),
     (dict(step_size=0.0), r"TrainConfig.wpg.step_size must be a finite number > 0"),
     (dict(num_action_samples=1), r"TrainConfig.wpg.num_action_samples must be an int >= 2"),
     (dict(refine_method="hmc"), r"TrainConfig.wpg.refine_method must be one of \['ula', 'mala'\]"),

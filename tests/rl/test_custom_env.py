@@ -64,7 +64,8 @@ def test_own_env_trains_checkpoints_resumes_and_evaluates(tmp_path):
   for name in ("eval/episode_reward", "training/critic_loss", "training/entropy"):
     np.testing.assert_array_equal(resumed.metrics[name], full.metrics[name], err_msg=name)
   loaded = load(workdir)
-  np.testing.assert_array_equal(jax.tree.leaves(loaded.run_params(0)), jax.tree.leaves(full.run_params(0)))
+  for restored, uninterrupted in zip(jax.tree.leaves(loaded.run_params(0)), jax.tree.leaves(full.run_params(0))):
+    np.testing.assert_array_equal(restored, uninterrupted)
   result = evaluate(workdir, episodes=4)
   assert result.episodes == 4 and np.isfinite(result.mean).all() and result.mean.shape == (1,)
   act = make_policy(CONFIG, action_size=1)(loaded.run_params(0))

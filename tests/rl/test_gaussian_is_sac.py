@@ -16,7 +16,7 @@ import pytest
 from wpgjax import core
 from wpgjax.rl import agent, networks
 from wpgjax.rl.config import TrainConfig, WPGConfig
-from wpgjax.rl.policies import PolicySamples, TanhGaussianPolicy
+from wpgjax.rl.policies import PolicyParams, PolicySamples, TanhGaussianPolicy
 
 TAU = 0.3
 MEAN = np.array([0.4, -0.7])
@@ -115,7 +115,7 @@ def _theta_gradients(natural_gradient):
 
   The WPO loss is agent.actor_loss_one's body with ε drawn here (so it does not depend on how actor_loss_one
   splits its key or wraps its params): u = μ_θ + σ_θ ε, actions held fixed, ∇Q_u from agent.potential_fn on a
-  random TwinQNetwork critic, then agent.ACTOR_LOSSES["wpo"] (the policy family's wpo_log_prob_fn with
+  random TwinQNetwork critic, inside agent.ACTOR_LOSSES["wpo"] (the policy family's wpo_log_prob_fn with
   config.wpg.natural_gradient, entropy regularized).
   """
   config = TrainConfig(policy="tanh_gaussian", hidden_sizes=(8,), wpg=WPGConfig(natural_gradient=natural_gradient))
@@ -127,7 +127,6 @@ def _theta_gradients(natural_gradient):
   to64 = lambda tree: jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float64), tree)
   policy_params = to64(network.init(key_policy, observation))
   critic_params = to64(nets.critic.init(key_critic, observation, jnp.zeros(2)))
-  q_u = agent.potential_fn(nets, critic_params, observation, TAU)
   q_fn = agent.critic_q_fn(nets, critic_params, observation)
 
   def reparametrised(params, e):
@@ -137,9 +136,9 @@ def _theta_gradients(natural_gradient):
 
   def wpo_loss(params, e):
     samples = reparametrised(params, e)
-    u_fixed = jax.lax.stop_gradient(samples.u)
-    grad_q = jax.lax.stop_gradient(jax.vmap(jax.grad(q_u))(u_fixed))
-    return agent.ACTOR_LOSSES["wpo"](nets, samples, u_fixed, grad_q, TAU, 0.1, jax.random.key(0))
+    acting = PolicyParams(params, critic_params, jnp.float64(TAU), jnp.float64(0.2))
+    # The training code's loss: it holds the actions fixed and takes ∇Q_u there (agent._action_gradient).
+    return agent.ACTOR_LOSSES["wpo"](nets, acting, observation, samples, samples, 0.1, jax.random.key(0))
 
   def sac_loss(params, e):
     samples = reparametrised(params, e)

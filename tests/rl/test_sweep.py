@@ -23,7 +23,7 @@ def test_sweep_grid_orders_runs_and_stacks_hyperparams():
 
 
 @pytest.mark.parametrize("grid, message", [
-    ({"num_envs": [1, 2]}, r"grid key 'num_envs' is not a sweepable hyperparameter; allowed: \['tau'"),
+    ({"num_envs": [1, 2]}, r"grid key 'num_envs' is not a sweepable hyperparameter; allowed: \[.*'tau'.*'wpg.step_size'"),
     ({"tau": []}, r"grid\['tau'\] must list at least one value"),
     ({"tau": [0.1, -1.0]}, r"grid\['tau'\] values must be finite and > 0"),
 ])

@@ -105,8 +105,9 @@ def test_make_policy_is_brax_compatible(fast_run, fast_config):
 
 
 @pytest.mark.parametrize("method", ["ula", "mala"])
-def test_acting_with_langevin_refinement_runs_finite(method):
-  cfg = presets("fast", num_timesteps=2048, num_evals=1,
+def test_particle_policy_with_langevin_refinement_runs_finite(method):
+  # Refinement belongs to the particle policy (whose critic evaluates the refined law); the Gaussian rejects it.
+  cfg = presets("fast", num_timesteps=2048, num_evals=1, policy="particle",
                 **{"wpg.refine_steps": 2, "wpg.refine_method": method, "wpg.refine_step_size": 0.01})
   train = make_train(cfg)
   state, metrics = jax.jit(train)(jax.random.key(0))

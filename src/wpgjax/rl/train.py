@@ -93,7 +93,7 @@ def _sgd(params: Params, grads: Params, opt_state: optax.OptState, learning_rate
   return params, opt_state
 
 
-def make_trainer(config: TrainConfig) -> Trainer:
+def make_trainer(config: TrainConfig) -> Trainer:  # kept whole: small closures that read top to bottom
   """Builds the env and networks and returns the pure pieces of a run (see Trainer)."""
   env = envs.make_env(config.env, backend=config.backend, episode_length=config.episode_length,
                       action_repeat=config.action_repeat)
