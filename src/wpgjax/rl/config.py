@@ -279,8 +279,12 @@ def with_overrides(config: TrainConfig, overrides: Mapping[str, Any]) -> TrainCo
   """A copy of `config` with dotted-path overrides, e.g. {"tau": 0.05, "wpg.step_size": 0.1}.
 
   An unknown key raises ValueError listing the allowed names (typos never pass silently); string values
-  (from a command line) are parsed to the field's type.
+  (from a command line) are parsed to the field's type. Switching `policy` also applies that family's
+  `config_defaults` (its projection, a particle budget its entropy estimate can use) unless those keys are
+  overridden too.
   """
+  if overrides.get("policy") in POLICY_FAMILIES and overrides["policy"] != config.policy:
+    overrides = {**POLICY_FAMILIES[overrides["policy"]].config_defaults, **overrides}
   top: dict[str, Any] = {}
   nested: dict[str, Any] = {}
   for key, value in overrides.items():
@@ -379,11 +383,8 @@ _PRESETS: dict[str, dict[str, Any]] = {
 
 def presets(env: str, **overrides: Any) -> TrainConfig:
   """The tuned default config for `env` (any registered env name; envs without a tuned preset get the defaults
-  with env set), with keyword overrides (dotted wpg fields as with_overrides keys via **{"wpg.x": v}).
-  Overriding `policy` also applies that family's `config_defaults` (its projection, a particle budget its
-  entropy estimate can use) unless those are overridden too."""
+  with env set), with keyword overrides (dotted wpg fields as with_overrides keys via **{"wpg.x": v}; a new
+  `policy` brings its family's defaults, see `with_overrides`)."""
   envs.check_env_name(env)
   base = TrainConfig(**_PRESETS.get(env, dict(env=env)))
-  if overrides.get("policy") in POLICY_FAMILIES:
-    overrides = {**POLICY_FAMILIES[overrides["policy"]].config_defaults, **overrides}
   return with_overrides(base, overrides) if overrides else base
