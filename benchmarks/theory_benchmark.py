@@ -20,8 +20,6 @@ import argparse
 import datetime
 import json
 import math
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -31,28 +29,10 @@ import jax
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks` importable as a script
-from benchmarks.machine import cpu_model  # noqa: E402
+from benchmarks.machine import load_average, system_info  # noqa: E402
 from wpgjax import theory
 from wpgjax.core import diagnostics, kernels
 from wpgjax.problems import DoubleWellBandit, FiniteMDP, GaussianBandit, GaussianPolicy, LinearQuadratic
-
-
-def _load() -> list[float] | None:
-  try:
-    return [round(x, 2) for x in os.getloadavg()]
-  except (AttributeError, OSError):
-    return None
-
-
-def _machine() -> dict[str, Any]:
-  device = jax.devices()[0]
-  try:
-    usable = len(os.sched_getaffinity(0))
-  except AttributeError:
-    usable = os.cpu_count()
-  return dict(cpu_model=cpu_model(), cpu_count=os.cpu_count(), usable_cores=usable, jax=jax.__version__,
-              numpy=np.__version__, python=platform.python_version(), backend=jax.default_backend(),
-              device=getattr(device, "device_kind", str(device)), load_average_start=_load())
 
 
 def _best_time(fn: Callable[[], Any], repeats: int = 3) -> float:
@@ -328,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
                       help="output prefix: writes <out>.json and <out>.md")
   args = parser.parse_args(argv)
   start = time.perf_counter()
-  result: dict[str, Any] = dict(machine=_machine())
+  result: dict[str, Any] = dict(machine={**system_info(), "load_average_start": load_average()})
   sections = (("contraction_and_floor", contraction_and_floors), ("particle_error", particle_error),
               ("mala_vs_ula", mala_vs_ula), ("timings", timings))
   section_seconds = {}
@@ -342,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     section_seconds[name] = time.perf_counter() - section_start
     print(f"[{name}: {section_seconds[name]:.1f} s]", file=sys.stderr, flush=True)
   result["section_seconds"] = section_seconds
-  result["load_average_end"] = _load()
+  result["load_average_end"] = load_average()
   result["total_seconds"] = time.perf_counter() - start
   result["timestamp"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
   result = _clean(result)

@@ -6,7 +6,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wpgjax.rl import config as C
 from wpgjax.rl import envs, normalization, replay
 
 CLASSIC = ["ant", "halfcheetah", "hopper", "humanoid", "inverted_pendulum", "inverted_double_pendulum", "pusher",
