@@ -125,9 +125,8 @@ def make_trainer(config: TrainConfig) -> Trainer:  # kept whole: small closures 
   def current_tau(state: TrainState, hp: HyperParams) -> chex.Array:
     return jnp.exp(state.log_tau) if config.tune_tau else hp.tau
 
-  def acting_params(state: TrainState, hp: HyperParams, policy: Params | None = None) -> PolicyParams:
-    policy = state.policy_params if policy is None else policy
-    return PolicyParams(policy, state.critic_params, current_tau(state, hp), hp.refine_step_size)
+  def acting_params(state: TrainState, hp: HyperParams) -> PolicyParams:
+    return PolicyParams(state.policy_params, state.critic_params, current_tau(state, hp), hp.refine_step_size)
 
   def env_step(state: TrainState, actions: chex.Array, key: chex.PRNGKey) -> TrainState:
     env_state, step = envs.step_and_autoreset(env, state.env_state, actions, key)
@@ -148,7 +147,7 @@ def make_trainer(config: TrainConfig) -> Trainer:  # kept whole: small closures 
 
   def act(state: TrainState, hp: HyperParams, key: chex.PRNGKey) -> chex.Array:
     """One draw of the executed law per env (for the particle policy: proposal + K refinement steps)."""
-    key_sample, _ = jax.random.split(key)
+    key_sample, _ = jax.random.split(key)  # split as before refinement moved into the family: same Gaussian runs
     obs = normalize(state.obs_stats, state.env_state.obs)
     params = acting_params(state, hp)
     sample_keys = jax.random.split(key_sample, config.num_envs)
