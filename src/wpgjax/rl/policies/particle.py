@@ -31,7 +31,7 @@ import jax.numpy as jnp
 from wpgjax import core
 from wpgjax.rl import networks
 from wpgjax.rl.policies.base import PolicyParams, PolicySamples, QFunction, broadcast_observation
-from wpgjax.rl.policies.pushforward import particle_entropy_u
+from wpgjax.rl.policies.pushforward import cloud_entropy
 
 __all__ = ["ParticlePolicy", "amortized_wpgd_loss"]
 
@@ -126,9 +126,8 @@ class ParticlePolicy:
     return jax.vmap(ascend)(flat, u0).reshape(observation.shape[:-1] + (self.action_size,))
 
   def entropy(self, samples: PolicySamples) -> chex.Array:
-    """Ĥ(π_a) of the (refined) cloud: kNN/KDE entropy in u plus the mean tanh log-Jacobian."""
-    log_jac = jax.vmap(core.log_abs_det_jacobian)(samples.u)
-    return particle_entropy_u(samples.u, self.entropy_estimator) + jnp.mean(log_jac)
+    """Ĥ(π_a) of the (refined) cloud (`cloud_entropy`: kNN/KDE in u plus the mean tanh log-Jacobian)."""
+    return cloud_entropy(samples.u, self.entropy_estimator)
 
   def next_value(self, params: PolicyParams, next_observation: chex.Array, key: chex.PRNGKey, q_fn: QFunction,
                  tau: chex.Numeric) -> chex.Array:

@@ -17,12 +17,14 @@ from wpgjax.rl import networks
 from wpgjax.rl.policies.base import (PolicyParams, PolicySamples, QFunction, broadcast_observation,
                                      tanh_log_jacobian)
 
-__all__ = ["PushforwardPolicy", "particle_entropy_u"]
+__all__ = ["PushforwardPolicy", "cloud_entropy"]
 
 
-def particle_entropy_u(u: chex.Array, estimator: str) -> chex.Array:
-  """H of the cloud u [N, d] in u-space: "knn" (Kozachenko–Leonenko, k = 1) or "kde" (leave-one-out)."""
-  return core.knn_entropy(u) if estimator == "knn" else core.kde_entropy(u)
+def cloud_entropy(u: chex.Array, estimator: str) -> chex.Array:
+  """Ĥ(π_a) of a cloud u [N, d] with a = tanh(u): the u-space entropy ("knn": Kozachenko–Leonenko, k = 1, or
+  "kde": leave-one-out) plus the mean log|det ∂a/∂u| (biased for small N; kNN/KDE converge as N grows)."""
+  entropy_u = core.knn_entropy(u) if estimator == "knn" else core.kde_entropy(u)
+  return entropy_u + jnp.mean(tanh_log_jacobian(u))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,9 +75,8 @@ class PushforwardPolicy:
     return self.network.apply(params.policy, observation, latent)
 
   def entropy(self, samples: PolicySamples) -> chex.Array:
-    """Ĥ(u-cloud) + mean log|det ∂a/∂u| (biased for small N: kNN/KDE converge as N grows)."""
-    log_jac = tanh_log_jacobian(samples.u)
-    return particle_entropy_u(samples.u, self.entropy_estimator) + jnp.mean(log_jac)
+    """`cloud_entropy` of the samples."""
+    return cloud_entropy(samples.u, self.entropy_estimator)
 
   def next_value(self, params: PolicyParams, next_observation: chex.Array, key: chex.PRNGKey, q_fn: QFunction,
                  tau: chex.Numeric) -> chex.Array:
