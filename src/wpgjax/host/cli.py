@@ -74,6 +74,41 @@ def _add_run_options(p: argparse.ArgumentParser, *, sweep: bool) -> None:
   _add_what_options(p, sweep=sweep)
   _add_where_options(p)
   _add_control_options(p)
+  _add_process_options(p)
+
+
+def _add_process_options(p: argparse.ArgumentParser) -> None:
+  many = p.add_argument_group(
+      "many processes (jax.distributed)",
+      "Start the same command once per process (same --workdir on a shared filesystem); the runs are sharded "
+      "over every process's devices and process 0 writes the combined metrics, summary and plots.")
+  many.add_argument("--distributed", action="store_true",
+                    help="join a multi-process run: auto-detects TPU pods, SLURM and Open MPI/Kubernetes "
+                         "environments, or takes the three options below")
+  many.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                    help="address of process 0's coordination service (process 0 listens on PORT)")
+  many.add_argument("--num-processes", type=int, default=None, metavar="N", help="number of processes")
+  many.add_argument("--process-id", type=int, default=None, metavar="I", help="this process, in 0..N-1")
+  many.add_argument("--heartbeat-timeout", type=int, default=60, metavar="S",
+                    help="seconds after which a process that stopped responding ends all the others")
+  many.add_argument("--init-timeout", type=int, default=300, metavar="S",
+                    help="seconds to wait for every process to join (and at each barrier)")
+
+
+def _distributed_spec(args):
+  """False, or the DistributedSpec of --distributed and its options (a usage error names what is missing)."""
+  given = [name for name in ("coordinator", "num_processes", "process_id") if getattr(args, name) is not None]
+  if not args.distributed:
+    if given:
+      raise _UsageError(f"--{given[0].replace('_', '-')} needs --distributed")
+    return False
+  from wpgjax.rl.distributed import DistributedError, DistributedSpec
+
+  try:
+    return DistributedSpec(args.coordinator, args.num_processes, args.process_id,
+                           heartbeat_timeout=args.heartbeat_timeout, init_timeout=args.init_timeout)
+  except DistributedError as e:
+    raise _UsageError(str(e)) from None
 
 
 def _add_what_options(p: argparse.ArgumentParser, *, sweep: bool) -> None:
@@ -313,6 +348,7 @@ def _cmd_train(args) -> int:
     raise _UsageError("sweep needs at least one --grid KEY=V1,V2,... (use `wpgjax train` for seeds only)")
   if args.resume and args.overwrite:
     raise _UsageError("--resume and --overwrite exclude each other")
+  distributed = _distributed_spec(args)
 
   _quiet_libraries()
   _setup_compile_cache(args)
@@ -344,7 +380,11 @@ def _cmd_train(args) -> int:
       keep_last=args.keep_last, keep_best=args.keep_best, checkpoint_every=args.checkpoint_every,
       save_replay=args.save_replay, nan_guard=args.nan_guard, stop_after_evals=args.stop_after_evals,
       time_limit=time_limit, progress=args.progress and not args.quiet, plot=args.plot,
-      tensorboard=args.tensorboard, verbose=not args.quiet, summary=False)
+      tensorboard=args.tensorboard, verbose=not args.quiet, summary=False, distributed=distributed)
+  import jax
+
+  if jax.process_index() != 0:
+    return EXIT_INTERRUPTED if result.interrupted and (result.stop_reason or "").startswith("signal") else EXIT_OK
   print(result.summary())
   where = os.path.abspath(args.workdir)
   if result.interrupted:
@@ -393,11 +433,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_USAGE
   except Exception as e:  # known failures get one clear line, not a traceback
     from wpgjax.host.checkpoint import CheckpointError
+    from wpgjax.rl.distributed import DistributedError
 
     diverged = type(e).__name__ == "TrainingDivergedError"
-    known = isinstance(e, (CheckpointError, FileExistsError, FileNotFoundError, ValueError)) or diverged
+    known = isinstance(e, (CheckpointError, DistributedError, FileExistsError, FileNotFoundError, ValueError))
+    known = known or diverged
     if known and not os.environ.get("WPGJAX_DEBUG"):
-      print(f"wpgjax {args.command}: error: {e}", file=sys.stderr)
+      print(f"wpgjax {args.command}: error: {e}", file=sys.stderr, flush=True)
+      if isinstance(e, DistributedError):  # leave before the runtime's own shutdown aborts on the lost process
+        sys.stdout.flush()
+        os._exit(EXIT_ERROR)
       return EXIT_DIVERGED if diverged else EXIT_ERROR
     raise
   except KeyboardInterrupt:

@@ -17,7 +17,7 @@ from wpgjax.host.programs import get_evaluator, state_template
 from wpgjax.host.report import format_table, group_label
 from wpgjax.host.results import HasPolicyParams
 from wpgjax.rl.config import TrainConfig, config_from_dict
-from wpgjax.rl.sweep import seed_keys, sweep_grid
+from wpgjax.rl.sweep import pad_runs, seed_keys, sweep_grid
 from wpgjax.rl.train import make_policy
 
 __all__ = ["LoadedRun", "load", "EvalResult", "evaluate", "render_episode"]
@@ -47,8 +47,11 @@ def load(workdir: str | os.PathLike, *, step: int | str = "latest") -> LoadedRun
     chosen = _choose_step(checkpointer, step)
     trainer, _ = get_evaluator(config)
     _, hps = sweep_grid(config, info["seeds"], info.get("grid") or None)
-    template = state_template(trainer, seed_keys([r["seed"] for r in runs]), hps, save_replay=info["save_replay"])
+    padding = int(checkpointer.read_meta(chosen).get("num_padded", 0))  # kept by multi-process runs
+    keys, hps = pad_runs((seed_keys([r["seed"] for r in runs]), hps), padding)
+    template = state_template(trainer, keys, hps, save_replay=info["save_replay"])
     state, meta = checkpointer.restore(chosen, template, expected=info)
+    state = jax.tree.map(lambda x: x[:len(runs)], state) if padding else state
   finally:
     checkpointer.close()
   return LoadedRun(config=config, runs=runs, state=state, meta=meta, step=chosen,

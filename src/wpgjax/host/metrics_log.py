@@ -75,20 +75,23 @@ class _CsvSink:
 class _TensorBoardSink:
   """workdir/tensorboard/<run name>: the finite "group/name" metrics of each run against env steps."""
 
-  def __init__(self, workdir: str, runs: list[dict], purge_step: int | None):
+  def __init__(self, workdir: str, runs: list[dict], purge_step: int | None, own_runs: Sequence[int]):
     from tensorboardX import SummaryWriter
 
-    self._writers = [SummaryWriter(os.path.join(workdir, "tensorboard", run_name(i, run)),
-                                   purge_step=purge_step, flush_secs=30) for i, run in enumerate(runs)]
+    self._writers = {i: SummaryWriter(os.path.join(workdir, "tensorboard", run_name(i, runs[i])),
+                                      purge_step=purge_step, flush_secs=30) for i in own_runs}
 
   def append(self, new_rows: list[dict], all_rows: list[dict]) -> None:
-    for writer, row in zip(self._writers, new_rows):
+    for row in new_rows:
+      writer = self._writers.get(row["run"])
+      if writer is None:
+        continue
       for name, value in row.items():
         if "/" in name and math.isfinite(value):
           writer.add_scalar(name, value, row["env_steps"])
 
   def close(self) -> None:
-    for writer in self._writers:
+    for writer in self._writers.values():
       writer.close()
 
 
@@ -96,20 +99,26 @@ class MetricsLog:
   """The rows of a run (`rows`), written to metrics.jsonl, metrics.csv and (optionally) TensorBoard.
 
   keep_evals: resuming, keep the rows up to this evaluation (later ones will be recomputed); None: a new run.
+  combined: write metrics.jsonl and metrics.csv (all runs); own_runs: the runs whose TensorBoard logs this
+  process writes (None: all). A multi-process run: process 0 writes the combined files, each process its own
+  runs' TensorBoard logs; every process keeps all `rows`.
   """
 
   def __init__(self, workdir: str, runs: list[dict], *, tensorboard: bool, keep_evals: int | None,
-               resume_env_steps: int = 0):
+               resume_env_steps: int = 0, combined: bool = True, own_runs: Sequence[int] | None = None):
     jsonl = os.path.join(workdir, "metrics.jsonl")
     self.runs = runs
     self.rows: list[dict] = []
     if keep_evals is not None and os.path.exists(jsonl):
       self.rows = [r for r in read_jsonl(jsonl) if r.get("eval", 0) <= keep_evals]
-    self._sinks: list[Any] = [_JsonlSink(jsonl, self.rows), _CsvSink(os.path.join(workdir, "metrics.csv"), self.rows)]
+    self._sinks: list[Any] = []
+    if combined:
+      self._sinks += [_JsonlSink(jsonl, self.rows), _CsvSink(os.path.join(workdir, "metrics.csv"), self.rows)]
     if tensorboard:
       try:
         purge = resume_env_steps + 1 if keep_evals is not None else None
-        self._sinks.append(_TensorBoardSink(workdir, runs, purge))
+        own = range(len(runs)) if own_runs is None else own_runs
+        self._sinks.append(_TensorBoardSink(workdir, runs, purge, own))
       except ImportError:  # pragma: no cover
         print("wpgjax: tensorboardX is not installed; TensorBoard logging is off", file=sys.stderr)
 

@@ -40,6 +40,11 @@ class RunOptions:
     and the final summary table (on stderr; `result.summary()` returns it).
   handle_signals: catch SIGINT/SIGTERM to checkpoint and stop cleanly (main thread only).
   devices: devices to shard the run axis over (None: all).
+  distributed: False (this process only), True (join jax.distributed, auto-detecting the cluster) or a
+    `wpgjax.DistributedSpec` (coordinator, process count and id, timeouts). Every process then calls `run` with
+    the same arguments; the runs are sharded over all processes' devices; every process saves its own runs'
+    shards of each checkpoint; process 0 alone writes metrics.jsonl/csv, summary.json and the plots; the
+    hooks run on process 0; `result.metrics` is whole on every process.
   """
   seeds: int | Sequence[int] | None = None
   grid: Mapping[str, Sequence[float]] | None = None
@@ -61,8 +66,17 @@ class RunOptions:
   summary: bool = True
   handle_signals: bool = True
   devices: Sequence[Any] | None = None
+  distributed: Any = False
 
   def __post_init__(self):
+    from wpgjax.rl.distributed import DistributedSpec
+
+    if self.distributed is True:
+      object.__setattr__(self, "distributed", DistributedSpec())
+    if self.distributed is not False and not isinstance(self.distributed, DistributedSpec):
+      raise TypeError(f"distributed must be False, True or a DistributedSpec, got {self.distributed!r}")
+    if self.distributed is not False and self.devices is not None:
+      raise ValueError("devices must be None with distributed (the runs go to every process's devices)")
     if self.nan_guard not in NAN_GUARDS:
       raise ValueError(f"nan_guard must be 'stop', 'warn' or 'off', got {self.nan_guard!r}")
     for name in ("keep_last", "checkpoint_every"):

@@ -20,6 +20,13 @@ returns cleanly with `result.interrupted` set (a second Ctrl-C aborts at once, w
 `run(..., resume=True)` restores the latest checkpoint and ends bitwise where the uninterrupted run ends (on
 CPU, with the same device count).
 
+`run(..., distributed=True)` (or a `DistributedSpec`) is the same run on many processes under `jax.distributed`
+(see `wpgjax.host.processes`): every process calls it with the same arguments; the runs are sharded over all
+processes' devices; each process writes its own runs' shards of every checkpoint (orbax commits a step once
+all have written, so the latest step is one every process completed) and its own runs' TensorBoard logs;
+process 0 writes the combined metrics, summary and plots. A checkpoint of a multi-process run keeps the padded
+runs (a global array cannot be cut unevenly); restoring it elsewhere drops them.
+
 The steps of one call: `_resolve` (what to run: new or resumed, the run info), `_Session._restore` or
 `_Session._start_fresh` (compile, then the first state), `_Session._epoch_loop` (train, guard, log, report,
 checkpoint, stop) and `_Session._finish` (result, summary.json, final plots).
@@ -44,11 +51,13 @@ from wpgjax.host.files import write_json_atomic
 from wpgjax.host.metrics_log import MetricsLog, metrics_from_rows
 from wpgjax.host.options import RunOptions
 from wpgjax.host.plotting import write_run_plots
+from wpgjax.host.processes import ProcessGroup
 from wpgjax.host.programs import Programs, get_programs, state_template
 from wpgjax.host.report import pm, run_name
 from wpgjax.host.results import RunExistsError, RunResult, TrainingDivergedError
+from wpgjax.rl import distributed as dist
 from wpgjax.rl.config import TrainConfig, config_from_dict, config_to_dict
-from wpgjax.rl.sweep import seed_keys, shard_runs, sweep_grid
+from wpgjax.rl.sweep import pad_runs, seed_keys, shard_runs, sweep_grid
 from wpgjax.rl.train import METRIC_NAMES, make_policy, policy_params
 
 __all__ = ["run", "RunOptions", "RunResult", "TrainingDivergedError", "RunExistsError", "HOST_METRICS",
@@ -73,14 +82,18 @@ def run(config: TrainConfig | None, workdir: str | os.PathLike, *, options: RunO
   """
   options = RunOptions(**kwargs) if options is None else dataclasses.replace(options, **kwargs)
   workdir = os.path.abspath(os.fspath(workdir))
-  say = Say(options.verbose)
+  if options.distributed is not False:
+    dist.initialize(options.distributed)
+  group = ProcessGroup(options.distributed.init_timeout if options.distributed is not False else 300)
+  say = Say(options.verbose and group.primary)
   with StopFlag(options.handle_signals, say) as stop:  # from here on, Ctrl-C/SIGTERM only set a flag
-    plan = _resolve(config, workdir, options)
+    plan = _resolve(config, workdir, options, group)
     devices = list(jax.devices() if options.devices is None else options.devices)
     programs = get_programs(plan.config, devices)
-    if not options.resume:
+    if not options.resume and group.primary:
       ckpt.write_run_info(workdir, plan.requested)
-    return _Session(plan, options, programs, devices, say, stop).execute()
+    group.barrier("run info written")
+    return _Session(plan, options, programs, devices, say, stop, group).execute()
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -106,7 +119,7 @@ class _Plan:
     return os.path.join(self.workdir, "checkpoints")
 
 
-def _resolve(config: TrainConfig | None, workdir: str, options: RunOptions) -> _Plan:
+def _resolve(config: TrainConfig | None, workdir: str, options: RunOptions, group: ProcessGroup) -> _Plan:
   """Resolves the run against the workdir: a resume reads and checks the saved run info; a new run prepares
   the workdir (refusing an existing run unless overwrite)."""
   seeds, grid, save_replay = options.seeds, options.grid, options.save_replay
@@ -132,16 +145,21 @@ def _resolve(config: TrainConfig | None, workdir: str, options: RunOptions) -> _
   if options.resume:
     ckpt.check_run_info(info, requested, os.path.join(workdir, ckpt.RUN_INFO_FILE))
   else:
-    _prepare_new_workdir(workdir, options.overwrite)
+    _prepare_new_workdir(workdir, options.overwrite, group)
   return _Plan(config=config, workdir=workdir, seeds=seeds, grid=grid, save_replay=bool(save_replay), runs=runs,
                hps=hps, requested=requested, resume=options.resume)
 
 
-def _prepare_new_workdir(workdir: str, overwrite: bool) -> None:
+def _prepare_new_workdir(workdir: str, overwrite: bool, group: ProcessGroup) -> None:
+  """Refuses (every process) or clears (process 0) a previous run's files; all processes look before any
+  deletes."""
   existing = [name for name in RUN_FILES if os.path.exists(os.path.join(workdir, name))]
+  group.barrier("workdir checked")
   if existing and not overwrite:
     raise RunExistsError(f"{workdir} already holds a run ({', '.join(existing)}); continue it with resume=True "
                          "(--resume), choose another workdir, or delete it with overwrite=True (--overwrite)")
+  if not group.primary:
+    return
   for name in existing:
     path = os.path.join(workdir, name)
     if os.path.isdir(path) and not os.path.islink(path):
@@ -160,20 +178,21 @@ class _Session:
   the progress bar, and the state that the steps below advance."""
 
   def __init__(self, plan: _Plan, options: RunOptions, programs: Programs, devices: list, say: Say,
-               stop: StopFlag):
+               stop: StopFlag, group: ProcessGroup):
     self.plan, self.options, self.programs = plan, options, programs
-    self.devices, self.say, self.stop = devices, say, stop
+    self.devices, self.say, self.stop, self.group = devices, say, stop, group
     self.config = config = plan.config
     self.num_runs = len(plan.runs)
     trainer = programs.trainer
     self.policy_factory = make_policy(config, action_size=trainer.action_size)
-    (self.keys, self.hps), self.num_padded, _ = shard_runs((seed_keys([r["seed"] for r in plan.runs]),
-                                                            plan.hps), devices)
+    (self.keys, self.hps), self.num_padded, self.sharding = shard_runs(
+        (seed_keys([r["seed"] for r in plan.runs]), plan.hps), devices)
     self.steps_per_epoch = config.steps_per_eval * config.num_envs * config.action_repeat
     self.exclude = () if plan.save_replay else ("replay",)
     say(f"{config.env} ({config.backend}): {self.num_runs} run(s) "
         f"[seeds {plan.seeds}{', grid ' + json.dumps(plan.grid) if plan.grid else ''}] on {len(devices)} "
-        f"{devices[0].platform} device(s); {config.num_evals} evaluations of {self.steps_per_epoch} env steps; "
+        f"{devices[0].platform} device(s){f' of {group.count} processes' if group.multi else ''}; "
+        f"{config.num_evals} evaluations of {self.steps_per_epoch} env steps; "
         f"replay {config.replay_memory_bytes(trainer.observation_size, trainer.action_size) / 2**20:.1f} MiB/run;"
         f" workdir {plan.workdir}")
     self.checkpointer = ckpt.Checkpointer(plan.ckpt_dir, keep_last=options.keep_last, keep_best=options.keep_best)
@@ -190,8 +209,11 @@ class _Session:
     self.title = ""
 
   def _unpad(self, tree):
-    """The tree without the runs padded to fill the devices."""
-    return tree if self.num_padded == 0 else jax.tree.map(lambda x: x[:self.num_runs], tree)
+    """The tree without the runs padded to fill the devices (kept by a multi-process run: a global array
+    cannot be cut unevenly)."""
+    if self.num_padded == 0 or self.group.multi:
+      return tree
+    return jax.tree.map(lambda x: x[:self.num_runs], tree)
 
   def execute(self) -> RunResult:
     try:
@@ -201,7 +223,8 @@ class _Session:
       if self.compile_seconds > 0:
         self.say(f"compiled in {self.compile_seconds:.1f} s")
       self._open_outputs()
-      if self.stop.signal is not None and self.evals_done < self.config.num_evals:
+      signalled = self.group.any_over_processes([self.stop.signal is not None])[0]
+      if signalled and self.evals_done < self.config.num_evals:
         self._stop_before_first_evaluation()
       else:
         self._epoch_loop()
@@ -234,10 +257,11 @@ class _Session:
     if step is None:
       raise ckpt.CheckpointError(f"no checkpoint to resume in {plan.ckpt_dir} (the run stopped before its first "
                                  "evaluation); start it again with overwrite=True (--overwrite)")
-    template = state_template(programs.trainer, *self._unpad((self.keys, self.hps)), save_replay=plan.save_replay)
+    saved_padding = int(self.checkpointer.read_meta(step).get("num_padded", 0))
     self.say(f"resuming from checkpoint {step} ({os.path.join(plan.ckpt_dir, str(step))})")
-    state, meta = self.checkpointer.restore(step, template, expected=plan.requested)
-    state = shard_runs(state, self.devices)[0]
+    state, meta = self.checkpointer.restore(step, self._saved_template(saved_padding), expected=plan.requested)
+    if not self.group.multi:  # restored on one process: drop a multi-process run's padding, pad for these devices
+      state = shard_runs(jax.tree.map(lambda x: x[:self.num_runs], state), self.devices)[0]
     jobs = [("epoch", (state, self.hps))] + ([] if plan.save_replay else [("prefill", (state,))])
     if programs.needs_compile(jobs):
       self.say("compiling the training epoch...")
@@ -247,12 +271,41 @@ class _Session:
       state = programs("prefill", state).replace(env_steps=env_steps)
     return state, int(meta["evals_done"]), float(meta.get("walltime", 0.0)), compile_seconds
 
+  def _saved_template(self, saved_padding: int) -> Any:
+    """The abstract state as a checkpoint holds it: the runs and the padding saved with them; in a
+    multi-process run placed with the run sharding, so that each process reads only its own shards."""
+    plan = self.plan
+    keys, hps = pad_runs((seed_keys([r["seed"] for r in plan.runs]), plan.hps), saved_padding)
+    template = state_template(self.programs.trainer, keys, hps, save_replay=plan.save_replay)
+    if not self.group.multi:
+      return template
+    if saved_padding != self.num_padded:
+      raise ckpt.CheckpointError(
+          f"the checkpoints in {plan.ckpt_dir} hold {self.num_runs + saved_padding} runs (with padding) but "
+          f"{len(self.devices)} devices pad {self.num_runs} runs to {self.num_runs + self.num_padded}; resume on "
+          "the same number of devices")
+
+    def place(leaf):
+      if isinstance(leaf, jax.ShapeDtypeStruct):
+        return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=self.sharding)
+      return dist.global_put(leaf, self.sharding)
+
+    return jax.tree.map(place, template)
+
   def _open_outputs(self) -> None:
     """The metrics log and the progress bar, from the state the run starts from."""
     config, plan = self.config, self.plan
-    self.env_steps_now = int(np.asarray(jax.device_get(self.state.env_steps))[0])
-    self.log = MetricsLog(plan.workdir, plan.runs, tensorboard=self.options.tensorboard,
-                          keep_evals=self.evals_done if plan.resume else None, resume_env_steps=self.env_steps_now)
+    self.env_steps_now = int(self.group.gather(self.state.env_steps)[0])
+    group = self.group
+    open_log = lambda: MetricsLog(  # noqa: E731
+        plan.workdir, plan.runs, tensorboard=self.options.tensorboard,
+        keep_evals=self.evals_done if plan.resume else None, resume_env_steps=self.env_steps_now,
+        combined=group.primary, own_runs=group.own_runs(self.state.env_steps, self.num_runs))
+    if not group.primary:  # the others read the logged rows before process 0 rewrites the files
+      self.log = open_log()
+    group.barrier("metrics read")
+    if group.primary:
+      self.log = open_log()
     self.last_checkpoint = self.checkpointer.latest_step() if plan.resume else None
     self.title = f"WPG on {config.env}" + (f" ({self.num_runs} runs)" if self.num_runs > 1 else "")
     if self.evals_done >= config.num_evals:
@@ -265,7 +318,7 @@ class _Session:
   def _stop_before_first_evaluation(self) -> None:
     """Interrupted while compiling or restoring: save the started state (a fresh run) so that a resume skips
     the prefill; a resumed run's latest checkpoint is already that state."""
-    self.interrupted, self.stop_reason = True, f"signal {self.stop.signal}"
+    self.interrupted, self.stop_reason = True, f"signal {self.stop.signal or '(on another process)'}"
     if not self.plan.resume:
       self._save(self.env_steps_now, evals_done=0, walltime=0.0, metrics={}, score=None)
     self.say(f"stopped ({self.stop_reason}) before the first evaluation: checkpoint {self.last_checkpoint} holds "
@@ -274,6 +327,7 @@ class _Session:
   def _save(self, env_steps: int, *, evals_done: int, walltime: float, metrics: dict, score: float | None) -> None:
     self.checkpointer.save(env_steps, self._unpad(self.state), score=score, exclude=self.exclude,
                            meta={**self.plan.requested, "evals_done": evals_done, "env_steps": env_steps,
+                                 "num_padded": self.num_padded if self.group.multi else 0,
                                  "walltime": walltime, "metrics": metrics})
     self.last_checkpoint = env_steps
 
@@ -290,7 +344,7 @@ class _Session:
         score = float(np.nanmean(reward)) if np.isfinite(reward).any() else None
         self._save(env_steps, evals_done=evaluation, walltime=walltime, score=score,
                    metrics={k: [float(x) for x in v] for k, v in metrics.items()})
-      if options.plot:
+      if options.plot and self.group.primary:
         write_run_plots(self.plan.workdir, self.log.rows, self.plan.runs, self.title)
       if stopping and evaluation < config.num_evals:
         self.interrupted, self.stop_reason = True, stopping
@@ -304,7 +358,7 @@ class _Session:
     num_runs = self.num_runs
     t0 = time.perf_counter()
     new_state, metrics, finite = self.programs("epoch", self.state, self.hps)
-    metrics, finite = jax.device_get((metrics, finite))
+    metrics, finite = self.group.gather((metrics, finite))
     metrics = {k: np.asarray(v)[:num_runs] for k, v in metrics.items()}
     finite = np.asarray(finite)[:num_runs]
     epoch_seconds = time.perf_counter() - t0
@@ -347,24 +401,28 @@ class _Session:
       self.bar.set_postfix_str(f"return {pm(metrics['eval/episode_reward'])}, "
                                f"{metrics['training/sps'][0]:,.0f} steps/s", refresh=False)
       self.bar.update(env_steps - self.bar.n)
-    if options.progress_fn is not None:
+    if options.progress_fn is not None and self.group.primary:
       options.progress_fn(env_steps, {k: (float(v[0]) if num_runs == 1 else v.copy()) for k, v in metrics.items()})
     if options.policy_params_fn is not None:
-      params = self._unpad(policy_params(self.state))
+      params = policy_params(self.state)
+      params = (jax.tree.map(lambda x: x[:num_runs], self.group.gather(params)) if self.group.multi
+                else self._unpad(params))
       if num_runs == 1:
         params = jax.tree.map(lambda x: x[0], params)
-      options.policy_params_fn(env_steps, self.policy_factory, params)
+      if self.group.primary:
+        options.policy_params_fn(env_steps, self.policy_factory, params)
 
   def _stop_requested(self) -> str | None:
-    """Why to stop after this evaluation (a signal, stop_after_evals, time_limit), or None."""
+    """Why to stop after this evaluation (a signal, stop_after_evals, time_limit), or None; with several
+    processes, any process's reason stops all of them."""
     options = self.options
-    if self.stop.signal is not None:
-      return f"signal {self.stop.signal}"
-    if options.stop_after_evals is not None and self.stops_here >= options.stop_after_evals:
-      return f"stop_after_evals={options.stop_after_evals}"
-    if options.time_limit is not None and time.perf_counter() - self.start >= options.time_limit:
-      return f"time_limit={options.time_limit:g}s"
-    return None
+    reasons = [f"signal {self.stop.signal}" if self.stop.signal else "signal (on another process)",
+               f"stop_after_evals={options.stop_after_evals}", f"time_limit={options.time_limit or 0:g}s"]
+    flags = self.group.any_over_processes([
+        self.stop.signal is not None,
+        options.stop_after_evals is not None and self.stops_here >= options.stop_after_evals,
+        options.time_limit is not None and time.perf_counter() - self.start >= options.time_limit])
+    return next((reason for reason, flag in zip(reasons, flags) if flag), None)
 
   # ---- step 4: finish
   def _finish(self) -> RunResult:
@@ -380,11 +438,16 @@ class _Session:
                        metrics=all_metrics, make_policy=self.policy_factory, evals_done=self.evals_done,
                        interrupted=self.interrupted, walltime=walltime, compile_seconds=self.compile_seconds,
                        last_checkpoint=self.last_checkpoint, stop_reason=self.stop_reason)
+    best_checkpoint = self.checkpointer.best_step()  # orbax reads in step on every process
+    if not self.group.primary:
+      return result
     write_json_atomic(os.path.join(plan.workdir, "summary.json"), {
         "env": self.config.env, "runs": plan.runs, "evals_done": self.evals_done,
         "num_evals": self.config.num_evals, "complete": self.evals_done >= self.config.num_evals,
-        "walltime": walltime, "final": {k: [float(x) for x in v[:, -1]] for k, v in all_metrics.items() if v.shape[1]},
-        "last_checkpoint": self.last_checkpoint, "best_checkpoint": self.checkpointer.best_step()})
+        "walltime": walltime, "compile_seconds": self.compile_seconds, "processes": self.group.count,
+        "devices": len(self.devices),
+        "final": {k: [float(x) for x in v[:, -1]] for k, v in all_metrics.items() if v.shape[1]},
+        "last_checkpoint": self.last_checkpoint, "best_checkpoint": best_checkpoint})
     if options.plot and self.log.rows:
       write_run_plots(plan.workdir, self.log.rows, plan.runs, self.title)
     if options.verbose and options.summary and all_metrics:

@@ -2,8 +2,9 @@
 
 A grid {"tau": [0.01, 0.1], "wpg.step_size": [0.05, 0.1]} × seeds [0, 1, 2] becomes 12 runs. The run axis is
 padded up to a multiple of the device count (the padding repeats the last run and is dropped from the results,
-never the other way round), placed with a NamedSharding over a 1-D mesh of all devices (`jax.devices()`:
-multi-host once the user has called `jax.distributed.initialize()`), and `jax.jit(jax.vmap(train))` runs it.
+never the other way round), placed with a NamedSharding over a 1-D mesh of all devices, and
+`jax.jit(jax.vmap(train))` runs it. With `distributed=...` the mesh spans the devices of every process
+(`wpgjax.rl.distributed`): each process computes the runs on its own devices and receives every run's metrics.
 """
 
 from __future__ import annotations
@@ -16,15 +17,17 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from wpgjax.rl import distributed as dist
 from wpgjax.rl.config import SWEEPABLE_FIELDS, HyperParams, TrainConfig
 from wpgjax.rl.train import make_train
 
-__all__ = ["SweepResult", "sweep_grid", "sweep", "shard_runs", "seed_keys"]
+__all__ = ["SweepResult", "sweep_grid", "sweep", "shard_runs", "pad_runs", "seed_keys"]
 
 
 class SweepResult(NamedTuple):
   """runs: one dict per run {"seed": int, <field>: value, ...}; state: final TrainStates stacked [R, ...];
-  metrics: dict of arrays [R, num_evals]; num_padded: runs added to fill the devices (already removed)."""
+  metrics: dict of arrays [R, num_evals]; num_padded: runs added to fill the devices (already removed, except
+  from the global `state` of a multi-process sweep, which keeps them: [R + num_padded, ...])."""
   runs: list[dict[str, Any]]
   state: Any
   metrics: dict
@@ -68,32 +71,45 @@ def seed_keys(seeds: Sequence[int]) -> jax.Array:
 
 def shard_runs(tree: Any, devices: Sequence[Any] | None = None) -> tuple[Any, int, NamedSharding]:
   """Pads the leading (run) axis of every leaf to a multiple of len(devices) by repeating the last run and
-  places it sharded over a 1-D mesh "runs". Returns (sharded tree, number of padded runs, the sharding)."""
+  places it sharded over a 1-D mesh "runs" (the devices of all processes under jax.distributed: each process
+  places only its own shards). Returns (sharded tree, number of padded runs, the sharding)."""
   devices = list(jax.devices() if devices is None else devices)
   num_runs = jax.tree.leaves(tree)[0].shape[0]
   num_padded = (-num_runs) % len(devices)
-
-  def pad(x):
-    if num_padded == 0:
-      return x
-    return jnp.concatenate([x, jnp.repeat(x[-1:], num_padded, axis=0)], axis=0)
-
   mesh = Mesh(np.array(devices), ("runs",))
   sharding = NamedSharding(mesh, PartitionSpec("runs"))
-  return jax.device_put(jax.tree.map(pad, tree), sharding), num_padded, sharding
+  return jax.tree.map(lambda x: dist.global_put(x, sharding), pad_runs(tree, num_padded)), num_padded, sharding
+
+
+def pad_runs(tree: Any, num_padded: int) -> Any:
+  """Every leaf with its last run repeated `num_padded` more times along the leading (run) axis."""
+  if num_padded == 0:
+    return tree
+  return jax.tree.map(lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], num_padded, axis=0)], axis=0), tree)
 
 
 def sweep(config: TrainConfig, seeds: Sequence[int], grid: Mapping[str, Sequence[float]] | None = None, *,
-          devices: Sequence[Any] | None = None) -> SweepResult:
+          devices: Sequence[Any] | None = None,
+          distributed: bool | dist.DistributedSpec = False) -> SweepResult:
   """Runs every (grid point, seed) of the sweep in one jitted, vmapped, device-sharded program.
 
   Run i with seed s uses key jax.random.key(s), so it equals `make_train(config)(jax.random.key(s), hp_i)`.
+  distributed: True (auto-detect the cluster) or a `DistributedSpec`: join jax.distributed first and shard
+    over every process's devices; every process must call `sweep` with the same arguments. `metrics` are then
+    whole host arrays on every process; `state` stays a global array (each process holds its own runs).
   """
+  if distributed is not False:
+    if devices is not None:
+      raise ValueError("devices must be None with distributed (the mesh is every process's devices)")
+    dist.initialize(dist.DistributedSpec() if distributed is True else distributed)
   runs, hps = sweep_grid(config, seeds, grid)
   keys = seed_keys([run["seed"] for run in runs])
   (keys, hps), num_padded, sharding = shard_runs((keys, hps), devices)
   train = make_train(config)
   state, metrics = jax.jit(jax.vmap(train), out_shardings=sharding)(keys, hps)
   num_runs = len(runs)
+  if jax.process_count() > 1:  # a global array cannot be cut unevenly: only the gathered metrics lose the padding
+    metrics = jax.tree.map(lambda x: x[:num_runs], dist.gather_to_host(metrics))
+    return SweepResult(runs, state, metrics, num_padded)
   state, metrics = jax.tree.map(lambda x: x[:num_runs], (state, metrics))
   return SweepResult(runs, state, metrics, num_padded)

@@ -94,12 +94,19 @@ def decode(paths: Sequence[str], leaves: Sequence[Any], treedef: Any, flat: Mapp
   return jax.tree_util.tree_unflatten(treedef, out)
 
 
+def _sharding(leaf: Any) -> jax.sharding.Sharding:
+  """The leaf's sharding, else this process's first device (orbax needs a target placement to restore a
+  checkpoint saved on another device layout, e.g. by a multi-process run)."""
+  sharding = getattr(leaf, "sharding", None)
+  return jax.sharding.SingleDeviceSharding(jax.local_devices()[0]) if sharding is None else sharding
+
+
 def abstract(leaf: Any) -> jax.ShapeDtypeStruct:
-  """The stored form of a plain leaf: its shape, dtype and (if any) sharding."""
-  return jax.ShapeDtypeStruct(np.shape(leaf), leaf.dtype, sharding=getattr(leaf, "sharding", None))
+  """The stored form of a plain leaf: its shape, dtype and sharding (see `_sharding`)."""
+  return jax.ShapeDtypeStruct(np.shape(leaf), leaf.dtype, sharding=_sharding(leaf))
 
 
 def key_data_struct(leaf: Any) -> jax.ShapeDtypeStruct:
   """The stored form of a key leaf: the shape and dtype of its key data, with the leaf's sharding."""
   data = jax.eval_shape(jax.random.key_data, jax.ShapeDtypeStruct(np.shape(leaf), leaf.dtype))
-  return jax.ShapeDtypeStruct(data.shape, data.dtype, sharding=getattr(leaf, "sharding", None))
+  return jax.ShapeDtypeStruct(data.shape, data.dtype, sharding=_sharding(leaf))
