@@ -7,3 +7,6 @@ Brax tests few and small.
 import os
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+# The CLI turns JAX's persistent compilation cache on by default; tests that call it in-process or in a
+# subprocess must not write to the user's cache (tests of the cache set their own folder).
+os.environ.setdefault("WPGJAX_COMPILE_CACHE", "off")

@@ -39,7 +39,7 @@ def _cli(args, devices, cache, **kw) -> subprocess.Popen:
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
-def _processes(args, port, cache, devices=(2, 2), timeouts=("--heartbeat-timeout", "5")) -> list[subprocess.Popen]:
+def _processes(args, port, cache, devices=(2, 2), timeouts=("--heartbeat-timeout", "20")) -> list[subprocess.Popen]:
   return [_cli([*args, "--distributed", "--coordinator", f"127.0.0.1:{port}", "--num-processes", str(len(devices)),
                 "--process-id", str(i), *timeouts], n, cache) for i, n in enumerate(devices)]
 
@@ -82,11 +82,12 @@ def runs(tmp_path_factory):
   root = tmp_path_factory.mktemp("distributed")
   cache = str(root / "jax_cache")
   one = _cli([*_SWEEP, "--workdir", str(root / "one")], 4, cache)
-  assert one.wait(timeout=600) == 0, one.stderr.read()[-3000:]
+  _, err = one.communicate(timeout=600)
+  assert one.returncode == 0, err[-3000:]
   start = time.perf_counter()
   results = _finish(_processes([*_SWEEP, "--workdir", str(root / "two")], _free_port(), cache))
-  for rc, err in results:
-    assert rc == 0, err[-3000:]
+  for i, (rc, err) in enumerate(results):
+    assert rc == 0, f"process {i} exited with {rc}:\n{err[-4000:]}"
   return {"root": root, "cache": cache, "one": str(root / "one"), "two": str(root / "two"),
           "two_seconds": time.perf_counter() - start}
 

@@ -172,12 +172,13 @@ def _add_control_options(p: argparse.ArgumentParser) -> None:
   control.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
                        help="do not write TensorBoard event files")
   control.add_argument("--quiet", action="store_true", help="only errors and the final summary")
-  control.add_argument("--compile-cache", default=os.environ.get("WPGJAX_COMPILE_CACHE"), metavar="DIR",
-                       help="use a JAX persistent compilation cache in DIR, so that a later run of the same "
-                            "config skips most of the compile time (default: $WPGJAX_COMPILE_CACHE, else off). "
-                            "Keep DIR per machine type: XLA:CPU programs compiled on one CPU may crash (SIGILL) "
-                            "on another, and jaxlib 0.9 logs alarming but harmless CPU-feature messages when it "
-                            "loads them")
+  control.add_argument("--compile-cache", default=None, metavar="DIR",
+                       help="JAX's persistent compilation cache folder: a later run of the same config loads its "
+                            "programs instead of compiling them. Default: $WPGJAX_COMPILE_CACHE, else "
+                            "~/.cache/wpgjax/xla-<jaxlib version>-<CPU type> (one folder per CPU type: XLA:CPU "
+                            "programs compiled on one CPU may crash on another)")
+  control.add_argument("--no-compile-cache", action="store_true",
+                       help="compile everything afresh and store nothing (also: WPGJAX_COMPILE_CACHE=off)")
   control.add_argument("--show-config", action="store_true",
                        help="print the resolved config as JSON (with runs and replay memory) and exit")
 
@@ -308,18 +309,13 @@ def _parse_grid(items: Sequence[str]) -> dict[str, list[float]]:
 
 
 def _setup_compile_cache(args) -> None:
-  if not args.compile_cache:
-    return
-  import jax
+  """The persistent compilation cache (on unless --no-compile-cache or WPGJAX_COMPILE_CACHE=off), and stderr
+  without the two lines jaxlib logs for every program it loads from it (see `wpgjax.host.compile_cache`)."""
+  from wpgjax.host import compile_cache
 
-  directory = os.path.abspath(os.path.expanduser(args.compile_cache))
-  try:
-    os.makedirs(directory, exist_ok=True)
-  except OSError as e:
-    print(f"wpgjax: compilation cache disabled ({directory}: {e})", file=sys.stderr)
-    return
-  jax.config.update("jax_compilation_cache_dir", directory)
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+  directory = compile_cache.resolve_directory(args.compile_cache, args.no_compile_cache)
+  if directory is not None and compile_cache.enable(directory):
+    compile_cache.filter_known_cache_messages()
 
 
 def _quiet_libraries() -> None:

@@ -141,7 +141,11 @@ def initialize(spec: DistributedSpec) -> None:
                            f"within init_timeout={spec.init_timeout} s ({type(e).__name__}: {_first_line(e)}); "
                            "check that every process was started with the same --coordinator and "
                            "--num-processes and that the host is reachable") from None
-  process_layout()
+  try:
+    process_layout()
+  except DistributedError:  # every process sees the same layout: all leave together, none is left waiting
+    jax.distributed.shutdown()
+    raise
 
 
 def _first_line(e: BaseException) -> str:
