@@ -99,6 +99,9 @@ def test_run_writes_metrics_plots_tensorboard_and_summary(full):
   assert "final return" in summary and "best return" in summary and str(CONFIG.total_env_steps) in summary
   saved = json.load(open(os.path.join(workdir, "summary.json")))
   assert saved["complete"] and saved["last_checkpoint"] == CONFIG.total_env_steps
+  split = saved["time_this_call"]  # a fresh run: its wall time is the epochs plus the host work between them
+  assert split["compile"] == pytest.approx(result.compile_seconds, abs=1e-3) and split["epochs"] > 0
+  assert split["epochs"] + split["host"] == pytest.approx(saved["walltime"], rel=0.05, abs=0.5)
 
 
 def test_hooks_are_brax_compatible(full):

@@ -113,3 +113,16 @@ def test_particle_policy_with_langevin_refinement_runs_finite(method):
   state, metrics = jax.jit(train)(jax.random.key(0))
   assert all(np.all(np.isfinite(np.asarray(v))) for v in metrics.values())
   assert train.trainer.replay_bytes_per_seed == cfg.replay_memory_bytes(2, 1)
+
+
+def test_trainer_pieces_are_the_parts_of_an_iteration(fast_run, fast_config):
+  """`Trainer.pieces` (timed apart by benchmarks/time_breakdown.py) act on a real state as the epoch does."""
+  train, _, state, _, _ = fast_run
+  pieces, hp, key = train.trainer.pieces, fast_config.hyperparams(), jax.random.key(3)
+  assert set(pieces) == {"act_and_env_step", "critic_update", "actor_update", "evaluate", "diagnostics"}
+  stepped = jax.jit(pieces["act_and_env_step"])(state, hp, key)
+  assert int(stepped.env_steps) == int(state.env_steps) + fast_config.num_envs * fast_config.action_repeat
+  critic_params, _, loss = jax.jit(pieces["critic_update"])(state, hp, key)
+  assert np.isfinite(float(loss))
+  assert any(not np.array_equal(a, b) for a, b in zip(leaves_as_numpy(critic_params),
+                                                      leaves_as_numpy(state.critic_params)))

@@ -202,6 +202,7 @@ class _Session:
     self.interrupted, self.stop_reason = False, None
     self.warned_runs: set[int] = set()
     self.stops_here = 0
+    self.epoch_seconds = 0.0  # in this call: the compiled epochs (training, evaluation, diagnostics), gathered
     # Set by execute() and the steps it calls: wall-clock marks, the state and its progress.
     self.start = self.run_start = 0.0
     self.state: Any = None
@@ -362,6 +363,7 @@ class _Session:
     metrics = {k: np.asarray(v)[:num_runs] for k, v in metrics.items()}
     finite = np.asarray(finite)[:num_runs]
     epoch_seconds = time.perf_counter() - t0
+    self.epoch_seconds += epoch_seconds
     walltime = self.walltime_before + time.perf_counter() - self.run_start
     metrics["training/sps"] = np.full(num_runs, self.steps_per_epoch / max(epoch_seconds, 1e-9))
     metrics["training/walltime"] = np.full(num_runs, walltime)
@@ -425,6 +427,13 @@ class _Session:
     return next((reason for reason, flag in zip(reasons, flags) if flag), None)
 
   # ---- step 4: finish
+  def _time_split(self) -> dict[str, float]:
+    """Seconds of this call: compile, the compiled epochs (training + evaluation + diagnostics, one program),
+    and the host between epochs (metrics files, TensorBoard, plots, checkpoints, hooks, progress)."""
+    since_start = time.perf_counter() - self.run_start
+    return {"compile": round(self.compile_seconds, 3), "epochs": round(self.epoch_seconds, 3),
+            "host": round(max(since_start - self.epoch_seconds, 0.0), 3)}
+
   def _finish(self) -> RunResult:
     """Waits for the last save; returns the RunResult and writes summary.json, the plots and the summary."""
     plan, options = self.plan, self.options
@@ -444,7 +453,8 @@ class _Session:
     write_json_atomic(os.path.join(plan.workdir, "summary.json"), {
         "env": self.config.env, "runs": plan.runs, "evals_done": self.evals_done,
         "num_evals": self.config.num_evals, "complete": self.evals_done >= self.config.num_evals,
-        "walltime": walltime, "compile_seconds": self.compile_seconds, "processes": self.group.count,
+        "walltime": walltime, "compile_seconds": self.compile_seconds, "time_this_call": self._time_split(),
+        "processes": self.group.count,
         "devices": len(self.devices),
         "final": {k: [float(x) for x in v[:, -1]] for k, v in all_metrics.items() if v.shape[1]},
         "last_checkpoint": self.last_checkpoint, "best_checkpoint": best_checkpoint})

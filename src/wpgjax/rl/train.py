@@ -70,7 +70,8 @@ class Trainer(NamedTuple):
   """Pure pieces of a run. init(key, hp) -> state; prefill(state) -> state; epoch(state, hp) -> (state,
   metrics of one evaluation); evaluate(state, key) -> eval metrics; networks; env; replay_bytes_per_seed
   (the replay buffer's memory, explicit in the config); trace_counts (how often each piece was traced: the
-  contract is once per compiled program)."""
+  contract is once per compiled program); pieces: {name: (state, hp, key) -> result} for the parts of an
+  epoch (act_and_env_step, critic_update, actor_update, evaluate, diagnostics), to time them apart."""
   init: Callable[[chex.PRNGKey, HyperParams], TrainState]
   prefill: Callable[[TrainState], TrainState]
   epoch: Callable[[TrainState, HyperParams], tuple[TrainState, dict]]
@@ -81,6 +82,7 @@ class Trainer(NamedTuple):
   action_size: int
   replay_bytes_per_seed: int
   trace_counts: dict
+  pieces: dict
 
 
 _adam = optax.scale_by_adam()
@@ -154,45 +156,61 @@ def make_trainer(config: TrainConfig) -> Trainer:  # kept whole: small closures 
     u = jax.vmap(lambda o, k: nets.policy.sample(params, o, k, 1).u[0])(obs, sample_keys)
     return jnp.tanh(u)
 
-  def update(state: TrainState, hp: HyperParams, key: chex.PRNGKey) -> tuple[TrainState, dict]:
-    key_batch, key_critic, key_actor = jax.random.split(key, 3)
-    batch = replay.replay_sample(state.replay, key_batch, config.batch_size)
-    obs = normalize(state.obs_stats, batch.observation)
-    next_obs = normalize(state.obs_stats, batch.next_observation)
+  def sample_batch(state: TrainState, key: chex.PRNGKey) -> replay.Transition:
+    """batch_size transitions from the replay buffer, observations normalised."""
+    batch = replay.replay_sample(state.replay, key, config.batch_size)
+    return batch.replace(observation=normalize(state.obs_stats, batch.observation),
+                         next_observation=normalize(state.obs_stats, batch.next_observation))
+
+  def critic_step(state: TrainState, hp: HyperParams, batch: replay.Transition, key: chex.PRNGKey):
+    """One Adam step on the soft TD loss: (critic params, optimizer state, loss)."""
     tau = current_tau(state, hp)
 
     def critic_loss(critic_params):
-      keys = jax.random.split(key_critic, config.batch_size)
+      keys = jax.random.split(key, config.batch_size)
       losses = jax.vmap(lambda o, a, r, m, o2, k: agent.critic_loss_one(
           nets, critic_params, state.target_critic_params, acting_params(state, hp), o, a, r, m, o2, k, tau,
-          hp.discount, hp.reward_scaling))(obs, batch.action, batch.reward, batch.discount, next_obs, keys)
+          hp.discount, hp.reward_scaling))(batch.observation, batch.action, batch.reward, batch.discount,
+                                           batch.next_observation, keys)
       return jnp.mean(losses)
 
-    critic_loss_value, critic_grads = jax.value_and_grad(critic_loss)(state.critic_params)
-    critic_params, critic_opt_state = _sgd(state.critic_params, critic_grads, state.critic_opt_state,
-                                           hp.critic_learning_rate)
+    loss, grads = jax.value_and_grad(critic_loss)(state.critic_params)
+    return (*_sgd(state.critic_params, grads, state.critic_opt_state, hp.critic_learning_rate), loss)
+
+  def actor_step(state: TrainState, hp: HyperParams, critic_params: Params, obs: chex.Array, key: chex.PRNGKey):
+    """One Adam step of the family's projection against `critic_params`, then SAC's temperature step:
+    (policy params, optimizer state, log τ, τ optimizer state, loss, entropy)."""
+    tau = current_tau(state, hp)
 
     def actor_loss(policy_params):
-      keys = jax.random.split(key_actor, config.batch_size)
+      keys = jax.random.split(key, config.batch_size)
       params = PolicyParams(policy_params, critic_params, tau, hp.refine_step_size)
       losses, entropies = jax.vmap(lambda o, k: agent.actor_loss_one(nets, params, o, k, hp.wpg_step_size))(
           obs, keys)
       return jnp.mean(losses), jnp.mean(entropies)
 
-    (actor_loss_value, entropy), policy_grads = jax.value_and_grad(actor_loss, has_aux=True)(state.policy_params)
-    policy_params, policy_opt_state = _sgd(state.policy_params, policy_grads, state.policy_opt_state,
+    (loss, entropy), grads = jax.value_and_grad(actor_loss, has_aux=True)(state.policy_params)
+    policy_params, policy_opt_state = _sgd(state.policy_params, grads, state.policy_opt_state,
                                            hp.actor_learning_rate)
     log_tau, tau_opt_state = state.log_tau, state.tau_opt_state
     if config.tune_tau:
       # SAC's temperature loss: minimise τ·sg(H − H_target) over log τ.
       tau_grad = jax.grad(lambda lt: jnp.exp(lt) * jax.lax.stop_gradient(entropy - target_entropy))(log_tau)
       log_tau, tau_opt_state = _sgd(log_tau, tau_grad, tau_opt_state, hp.tau_learning_rate)
+    return policy_params, policy_opt_state, log_tau, tau_opt_state, loss, entropy
+
+  def update(state: TrainState, hp: HyperParams, key: chex.PRNGKey) -> tuple[TrainState, dict]:
+    key_batch, key_critic, key_actor = jax.random.split(key, 3)
+    batch = sample_batch(state, key_batch)
+    critic_params, critic_opt_state, critic_loss = critic_step(state, hp, batch, key_critic)
+    policy_params, policy_opt_state, log_tau, tau_opt_state, actor_loss, entropy = actor_step(
+        state, hp, critic_params, batch.observation, key_actor)
     target_critic_params = optax.incremental_update(critic_params, state.target_critic_params, hp.polyak)
     state = state.replace(policy_params=policy_params, critic_params=critic_params,
                           target_critic_params=target_critic_params, log_tau=log_tau,
                           policy_opt_state=policy_opt_state, critic_opt_state=critic_opt_state,
                           tau_opt_state=tau_opt_state, grad_steps=state.grad_steps + 1)
-    return state, {"training/critic_loss": critic_loss_value, "training/actor_loss": actor_loss_value,
+    return state, {"training/critic_loss": critic_loss, "training/actor_loss": actor_loss,
                    "training/entropy": entropy}
 
   def iteration(state: TrainState, hp: HyperParams) -> tuple[TrainState, dict]:
@@ -251,8 +269,20 @@ def make_trainer(config: TrainConfig) -> Trainer:  # kept whole: small closures 
     metrics["env_steps"] = state.env_steps
     return state, metrics
 
+  def act_and_env_step(state: TrainState, hp: HyperParams, key: chex.PRNGKey) -> TrainState:
+    key_act, key_reset = jax.random.split(key)
+    return env_step(state, act(state, hp, key_act), key_reset)
+
+  pieces = {  # what one epoch is made of, each (state, hp, key) -> result, for timing (benchmarks/time_breakdown.py)
+      "act_and_env_step": act_and_env_step,
+      "critic_update": lambda state, hp, key: critic_step(state, hp, sample_batch(state, key), key),
+      "actor_update": lambda state, hp, key: actor_step(state, hp, state.critic_params,
+                                                        sample_batch(state, key).observation, key),
+      "evaluate": lambda state, hp, key: evaluate(state, key),
+      "diagnostics": diagnostics,
+  }
   return Trainer(init, prefill, epoch, evaluate, nets, env, observation_size, action_size,
-                 config.replay_memory_bytes(observation_size, action_size), trace_counts)
+                 config.replay_memory_bytes(observation_size, action_size), trace_counts, pieces)
 
 
 def make_train(config: TrainConfig) -> Callable[..., tuple[TrainState, dict]]:
