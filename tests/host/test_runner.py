@@ -347,3 +347,8 @@ def test_runs_padded_and_sharded_over_several_devices_resume_exactly(tmp_path):
   assert out.returncode == 0, out.stderr[-3000:]
   result = json.loads(out.stdout.split("RESULT")[-1])
   assert result == {"shape": [2, 2], "same": True}
+
+
+def test_run_options_reject_a_negative_plot_interval():
+  with pytest.raises(ValueError, match="plot_interval must be a number of seconds >= 0"):
+    RunOptions(plot_interval=-1)

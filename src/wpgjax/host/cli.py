@@ -167,6 +167,9 @@ def _add_control_options(p: argparse.ArgumentParser) -> None:
                             "3600, 90m, 2h (for preemptible jobs; continue with --resume)")
   control.add_argument("--no-progress", dest="progress", action="store_false",
                        help="no progress bar (messages still go to stderr)")
+  control.add_argument("--plot-interval", type=float, default=30.0, metavar="S",
+                       help="seconds between refreshes of the PNG plots during the run (each costs ~1-2 s on a "
+                            "small CPU; the final plots are always written)")
   control.add_argument("--no-plot", dest="plot", action="store_false",
                        help="do not write learning_curve.png / diagnostics.png")
   control.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
@@ -376,6 +379,7 @@ def _cmd_train(args) -> int:
       keep_last=args.keep_last, keep_best=args.keep_best, checkpoint_every=args.checkpoint_every,
       save_replay=args.save_replay, nan_guard=args.nan_guard, stop_after_evals=args.stop_after_evals,
       time_limit=time_limit, progress=args.progress and not args.quiet, plot=args.plot,
+      plot_interval=args.plot_interval,
       tensorboard=args.tensorboard, verbose=not args.quiet, summary=False, distributed=distributed)
   import jax
 

@@ -38,6 +38,9 @@ class RunOptions:
     the epoch that crosses this many seconds. Both leave a resumable run (result.interrupted is True).
   progress / plot / tensorboard / verbose / summary: the progress bar, PNG refresh, TensorBoard logs, messages
     and the final summary table (on stderr; `result.summary()` returns it).
+  plot_interval: seconds between PNG refreshes during the run (after the first evaluation, then at most this
+    often; the final plots are always written). Each refresh of the two PNGs costs about 1.7 s on a 2-core
+    CPU (BENCHMARKS.md §11), as much as a short epoch.
   handle_signals: catch SIGINT/SIGTERM to checkpoint and stop cleanly (main thread only).
   devices: devices to shard the run axis over (None: all).
   distributed: False (this process only), True (join jax.distributed, auto-detecting the cluster) or a
@@ -61,6 +64,7 @@ class RunOptions:
   time_limit: float | None = None
   progress: bool = True
   plot: bool = True
+  plot_interval: float = 30.0
   tensorboard: bool = True
   verbose: bool = True
   summary: bool = True
@@ -87,6 +91,9 @@ class RunOptions:
       raise ValueError(f"keep_best must be a non-negative int, got {self.keep_best!r}")
     if self.stop_after_evals is not None and (not isinstance(self.stop_after_evals, int) or self.stop_after_evals < 1):
       raise ValueError(f"stop_after_evals must be a positive int or None, got {self.stop_after_evals!r}")
+    if not isinstance(self.plot_interval, numbers.Real) or isinstance(self.plot_interval, bool) or not (
+        self.plot_interval >= 0):
+      raise ValueError(f"plot_interval must be a number of seconds >= 0, got {self.plot_interval!r}")
     if self.time_limit is not None and (not isinstance(self.time_limit, numbers.Real)
                                         or isinstance(self.time_limit, bool)):
       raise TypeError(f"time_limit must be a number of seconds or None, got {self.time_limit!r}")

@@ -8,7 +8,8 @@ diagnostics) is called `config.num_evals` times from Python. Between epochs, on 
 
 - metrics go to workdir/metrics.jsonl and metrics.csv (one row per run and evaluation) and TensorBoard
   (workdir/tensorboard/<run>), with Brax's names plus the host-side training/sps and training/walltime;
-- workdir/learning_curve.png (mean ± std over seeds per grid point) and diagnostics.png are refreshed;
+- workdir/learning_curve.png (mean ± std over seeds per grid point) and diagnostics.png are refreshed (at most
+  every `plot_interval` seconds, and at the end);
 - a progress bar shows env steps, steps/s, the last evaluation return and the ETA;
 - Brax-compatible hooks run: progress_fn(step, metrics) and policy_params_fn(step, make_policy, params);
 - the NaN/Inf guard stops a diverging run before its state is saved, naming the first bad metric and step;
@@ -203,6 +204,7 @@ class _Session:
     self.warned_runs: set[int] = set()
     self.stops_here = 0
     self.epoch_seconds = 0.0  # in this call: the compiled epochs (training, evaluation, diagnostics), gathered
+    self.last_plot = -float("inf")  # when the PNGs were last refreshed (options.plot_interval)
     # Set by execute() and the steps it calls: wall-clock marks, the state and its progress.
     self.start = self.run_start = 0.0
     self.state: Any = None
@@ -345,8 +347,9 @@ class _Session:
         score = float(np.nanmean(reward)) if np.isfinite(reward).any() else None
         self._save(env_steps, evals_done=evaluation, walltime=walltime, score=score,
                    metrics={k: [float(x) for x in v] for k, v in metrics.items()})
-      if options.plot and self.group.primary:
+      if options.plot and self.group.primary and time.perf_counter() - self.last_plot >= options.plot_interval:
         write_run_plots(self.plan.workdir, self.log.rows, self.plan.runs, self.title)
+        self.last_plot = time.perf_counter()
       if stopping and evaluation < config.num_evals:
         self.interrupted, self.stop_reason = True, stopping
         self.say(f"stopped ({stopping}) after evaluation {evaluation}/{config.num_evals}: checkpoint {env_steps} "
