@@ -39,7 +39,7 @@ class RunOptions:
   progress / plot / tensorboard / verbose / summary: the progress bar, PNG refresh, TensorBoard logs, messages
     and the final summary table (on stderr; `result.summary()` returns it).
   plot_interval: seconds between PNG refreshes during the run (after the first evaluation, then at most this
-    often; the final plots are always written). Each refresh of the two PNGs costs about 1.7 s on a 2-core
+    often; the final plots are always written). Each refresh of the two PNGs cost about 1.6 s on a 2-core
     CPU (BENCHMARKS.md §11), as much as a short epoch.
   handle_signals: catch SIGINT/SIGTERM to checkpoint and stop cleanly (main thread only).
   devices: devices to shard the run axis over (None: all).
