@@ -4,6 +4,7 @@ while passing everything else on (even the last words of a process that aborts).
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -57,19 +58,24 @@ def test_relay_drops_only_the_known_lines_and_survives_an_abort():
 
 
 def test_second_cli_run_loads_programs_from_the_cache(tmp_path):
-  env = dict(os.environ, WPGJAX_COMPILE_CACHE=str(tmp_path / "cache"), JAX_PLATFORMS="cpu")
+  # JAX logs each persistent-cache hit, with its key, at DEBUG level in jax._src.compiler: the second run must
+  # load every program the first run stored (a deterministic check; how much time that saves is in BENCHMARKS).
+  env = dict(os.environ, WPGJAX_COMPILE_CACHE=str(tmp_path / "cache"), JAX_PLATFORMS="cpu",
+             JAX_DEBUG_LOG_MODULES="jax._src.compiler")
   args = [sys.executable, "-m", "wpgjax.host.cli", "train", "--env", "fast", "--set", "num_timesteps=512",
           "--set", "num_evals=1", "--set", "min_replay_size=256", "--no-progress", "--no-plot"]
-  compile_seconds, stderr = [], []
+  stored, stderr = [], []
   for name in ("first", "second"):
     proc = subprocess.run([*args, "--workdir", str(tmp_path / name)], env=env, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    compile_seconds.append(json.load(open(tmp_path / name / "summary.json"))["compile_seconds"])
+    assert os.path.exists(tmp_path / name / "summary.json")
+    stored.append({f.split("-cache")[0] for f in os.listdir(tmp_path / "cache") if f.endswith("-cache")})
     stderr.append(proc.stderr)
-  assert os.listdir(tmp_path / "cache")
-  # Loading is seconds where compiling is tens of seconds; a factor 3 leaves room for a busy machine.
-  assert compile_seconds[1] < compile_seconds[0] / 3, compile_seconds
+  assert stored[0], "the first run stored no program"
+  hits = set(re.findall(r"Persistent compilation cache hit for '[^']*' with key '([^']+)'", stderr[1]))
+  assert not re.findall(r"cache hit for", stderr[0])
+  assert stored[0] <= hits, (sorted(stored[0] - hits), stderr[1][-2000:])
   assert "prefer-no-gather" not in stderr[1] and "Assume version compatibility" not in stderr[1]
 
 
