@@ -108,10 +108,10 @@ SAC_RECIPES: dict[str, dict[str, Any]] = {
         network=dict(hidden_layer_sizes=(256, 256)),
     ),
     "hopper": dict(
-        num_timesteps=300_000, num_evals=11, num_envs=32, batch_size=512, learning_rate=6e-4,
-        grad_updates_per_step=16, discounting=0.997, reward_scaling=30.0, normalize_observations=True,
-        min_replay_size=8192, max_replay_size=1_048_576, num_eval_envs=32, action_repeat=1,
-        network=dict(hidden_layer_sizes=(256, 256)),
+        num_timesteps=100_000, num_evals=11, num_envs=16, batch_size=256, learning_rate=1e-3,
+        grad_updates_per_step=16, discounting=0.99, reward_scaling=1.0, normalize_observations=True,
+        min_replay_size=1000, max_replay_size=100_000, num_eval_envs=32, action_repeat=1,
+        network=dict(hidden_layer_sizes=(64, 64)),
     ),
 }
 
@@ -165,10 +165,11 @@ RECIPE_SOURCES: dict[str, dict[str, str]] = {
             "SAC recipe (" + _PUBLISHED + ") with the usual SAC discount 0.99 and reward scaling 1 (halfcheetah "
             "has no termination and large per-step rewards)."),
         "hopper": (
-            "Published SAC recipe (" + _PUBLISHED + ": 6.55M steps, 128 envs, batch 512, 64 grad updates per "
-            "step, lr 6e-4, discount 0.997, reward scaling 30, min_replay 8192, replay 2^20, (256, 256) nets) "
-            "scaled for CPU: 32 envs and 16 grad updates per step (the same update-to-data ratio 0.5), 300k "
-            "steps. Untested here."),
+            "The inverted_pendulum recipe (16 envs, batch 256, lr 1e-3, 16 grad updates per env step, (64, 64) "
+            "nets, normalised observations, discount 0.99, reward scaling 1), 100k steps: FIELD-NOTES measured "
+            "2876 on the generalized backend (466 s) and 414 on spring (376 s), seed 0. The published recipe ("
+            + _PUBLISHED + ": 6.55M steps, 128 envs, batch 512, 64 updates per step, lr 6e-4, discount 0.997, "
+            "reward scaling 30, (256, 256)) is far beyond a CPU budget."),
     },
     "ppo": {
         "inverted_pendulum": (

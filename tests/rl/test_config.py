@@ -27,6 +27,8 @@ from wpgjax.rl import config as C
      r"TrainConfig.wpg.projection must be 'wppg' when policy is 'pushforward'"),
     (dict(policy="pushforward", wpg=C.WPGConfig(projection="wppg")),
      r"TrainConfig.wpg.num_action_samples must be an int >= 4 when policy is 'pushforward'"),
+    (dict(wpg=C.WPGConfig(projection="wppg", num_action_samples=1)),
+     r"TrainConfig.wpg.num_action_samples must be an int >= 2 when wpg.projection is 'wppg'"),
     (dict(actor_learning_rate=-1e-3), r"TrainConfig.actor_learning_rate must be a finite number > 0"),
     (dict(tune_tau="yes"), r"TrainConfig.tune_tau must be a bool"),
     (dict(tune_tau=True, wpg=C.WPGConfig(entropy_regularized=False)),
@@ -41,7 +43,7 @@ def test_bad_train_config_names_field(overrides, message):
 @pytest.mark.parametrize("overrides, message", [
     (dict(projection="ppo"), r"TrainConfig.wpg.projection must be one of \['wpo', 'wppg', 'amortized'\]"),
     (dict(step_size=0.0), r"TrainConfig.wpg.step_size must be a finite number > 0"),
-    (dict(num_action_samples=1), r"TrainConfig.wpg.num_action_samples must be an int >= 2"),
+    (dict(num_action_samples=0), r"TrainConfig.wpg.num_action_samples must be a positive int"),
     (dict(refine_method="hmc"), r"TrainConfig.wpg.refine_method must be one of \['ula', 'mala'\]"),
     (dict(refine_steps=-1), r"TrainConfig.wpg.refine_steps must be a non-negative int"),
     (dict(wppg_move="adam"), r"TrainConfig.wpg.wppg_move must be one of"),

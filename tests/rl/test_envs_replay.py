@@ -1,6 +1,7 @@
 """Environments by name, auto-reset that keeps the true final state, the ring-buffer replay and the running
 observation statistics."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -48,6 +49,36 @@ def test_time_limit_truncates_bootstraps_and_resets_with_true_final_observation(
   assert not np.allclose(last.next_observation, state.obs)
   np.testing.assert_array_equal(transitions[1].next_observation, last.observation)
   np.testing.assert_array_equal(state.info["steps"], [0.0, 0.0])     # continued from a fresh reset
+
+
+def _reset_every_env_then_select(env, state, action, key):
+  """The reference auto-reset: reset the whole batch at every step, keep the reset where an env finished."""
+  next_state = env.step(state, action)
+  fresh = env.reset(jax.random.split(key, action.shape[0]))
+  done = next_state.done
+  return jax.tree.map(lambda r, n: jnp.where(jnp.reshape(done, done.shape + (1,) * (n.ndim - 1)) > 0, r, n),
+                      fresh, next_state)
+
+
+def test_autoreset_only_when_an_env_finished_equals_resetting_every_step():
+  env = envs.make_env("inverted_pendulum", backend="spring", episode_length=3)
+  state = envs.reset_envs(env, jax.random.key(1), 2)
+  action = jnp.full((2, 1), 0.3)
+
+  def both(steps, key):  # steps [2]: how far each env is into its 3-step episode
+    s = state.replace(info={**state.info, "steps": steps})
+    return envs.step_and_autoreset(env, s, action, key)[0], _reset_every_env_then_select(env, s, action, key)
+
+  both = jax.jit(both)
+  keys = jax.random.split(jax.random.key(2), 2)
+  for steps in ([2.0, 0.0], [0.0, 1.0], [2.0, 2.0]):  # one env finishes, none does, both do
+    ours, reference = both(jnp.asarray(steps), keys[0])
+    chex.assert_trees_all_equal(ours, reference)
+  # Vmapped over two runs (batched predicate: one run has a finished env, the other none).
+  steps = jnp.asarray([[2.0, 0.0], [0.0, 1.0]])
+  ours, reference = jax.jit(jax.vmap(both))(steps, keys)
+  chex.assert_trees_all_equal(ours, reference)
+  np.testing.assert_array_equal(ours.info["steps"], [[0.0, 1.0], [1.0, 2.0]])
 
 
 def test_replay_ring_buffer_wraps_and_samples_only_stored_items():

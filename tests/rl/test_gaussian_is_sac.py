@@ -43,8 +43,9 @@ def _sac_loss(mean, std, eps):
   return TAU * log_prob_a - _q(jnp.tanh(u))
 
 
-def _per_sample_updates(eps, natural_gradient):
-  """(g_WPO, g_SAC): per-sample update directions −∂loss/∂(μ, σ), each [N, 4] = [∂μ (2), ∂σ (2)]."""
+def _per_sample_updates(eps, natural_gradient, entropy_term="sampled"):
+  """(g_WPO, g_SAC): per-sample update directions −∂loss/∂(μ, σ), each [N, 4] = [∂μ (2), ∂σ (2)].
+  entropy_term "expected": the training code's closed-form entropy force (wpg.wpo_entropy_term)."""
   policy = TanhGaussianPolicy(action_size=2, hidden_sizes=(8,))
   mean, std = jnp.asarray(MEAN), jnp.asarray(STD)
   q_u = core.bounded_q_fn(_q, TAU, -1.0, 1.0)
@@ -55,6 +56,8 @@ def _per_sample_updates(eps, natural_gradient):
     grad_q = jax.lax.stop_gradient(jax.grad(q_u)(u_fixed))
     samples = PolicySamples(u_fixed[None], networks.gaussian_log_prob(u_fixed, mean, std)[None], mean, std)
     log_prob_fn = policy.wpo_log_prob_fn(samples, natural_gradient)
+    if entropy_term == "expected":
+      return core.wpo_loss(log_prob_fn, u_fixed[None], grad_q[None]) - TAU * policy.entropy_u(samples)
     return core.entropy_regularized_wpo_loss(log_prob_fn, u_fixed[None], grad_q[None], TAU)
 
   def updates(e):
@@ -94,6 +97,12 @@ def test_natural_wpo_equals_sac_in_expectation_in_mean_std(eps):
   assert np.linalg.norm(g_sac.mean(axis=0)) > 0.1
 
 
+def test_expected_entropy_term_makes_natural_wpo_sac_sample_by_sample(eps):
+  """wpg.wpo_entropy_term="expected": the zero-mean noise is gone, every per-sample update is SAC's."""
+  g_wpo, g_sac = _per_sample_updates(eps[:1000], natural_gradient=True, entropy_term="expected")
+  np.testing.assert_allclose(g_wpo, g_sac, rtol=1e-10, atol=1e-12)
+
+
 def test_plain_wpo_differs_from_sac_in_expectation(eps):
   """Negative control: without the inverse Fisher, WPO's (μ, σ) update is (E[v]/σ², 2E[εv]/σ²) ≠ SAC's."""
   g_plain, g_sac = _per_sample_updates(eps, natural_gradient=False)
@@ -110,7 +119,7 @@ NUM_KEYS = 4096
 SAMPLES_PER_KEY = 64  # 4096 × 64 ≈ 2.6e5 ε-draws
 
 
-def _theta_gradients(natural_gradient):
+def _theta_gradients(natural_gradient, entropy_term="sampled", num_keys=NUM_KEYS):
   """Per-batch flattened θ-gradients [K, P] of the training code's WPO actor loss and of SAC's loss, on the same ε.
 
   The WPO loss is agent.actor_loss_one's body with ε drawn here (so it does not depend on how actor_loss_one
@@ -118,7 +127,8 @@ def _theta_gradients(natural_gradient):
   random TwinQNetwork critic, inside agent.ACTOR_LOSSES["wpo"] (the policy family's wpo_log_prob_fn with
   config.wpg.natural_gradient, entropy regularized).
   """
-  config = TrainConfig(policy="tanh_gaussian", hidden_sizes=(8,), wpg=WPGConfig(natural_gradient=natural_gradient))
+  config = TrainConfig(policy="tanh_gaussian", hidden_sizes=(8,),
+                       wpg=WPGConfig(natural_gradient=natural_gradient, wpo_entropy_term=entropy_term))
   assert config.wpg.projection == "wpo" and config.wpg.entropy_regularized
   nets = agent.make_networks(config, action_size=2)
   network = nets.policy.network
@@ -150,7 +160,7 @@ def _theta_gradients(natural_gradient):
     g_sac = jax.flatten_util.ravel_pytree(jax.grad(sac_loss)(policy_params, e))[0]
     return g_wpo, g_sac
 
-  eps = jax.random.normal(jax.random.key(2), (NUM_KEYS, SAMPLES_PER_KEY, 2), dtype=jnp.float64)
+  eps = jax.random.normal(jax.random.key(2), (num_keys, SAMPLES_PER_KEY, 2), dtype=jnp.float64)
   g_wpo, g_sac = jax.jit(jax.vmap(flat_grads))(eps)
   _, std = network.apply(policy_params, observation)
   return np.asarray(g_wpo), np.asarray(g_sac), np.asarray(std)
@@ -173,3 +183,17 @@ def test_natural_wpo_equals_sac_in_expectation_through_network():
   z_plain, _, _ = _paired_z(g_plain, g_sac)
   print("θ level, plain WPO: max |mean diff|/SE =", z_plain.max())
   assert z_plain.max() > 10.0, z_plain
+
+
+def test_expected_entropy_term_is_sac_through_network_batch_by_batch():
+  g_wpo, g_sac, _ = _theta_gradients(natural_gradient=True, entropy_term="expected", num_keys=64)
+  np.testing.assert_allclose(g_wpo, g_sac, rtol=1e-9, atol=1e-12)
+  assert np.abs(g_sac).max() > 1e-3
+
+
+def test_expected_entropy_term_needs_natural_entropy_regularized_wpo():
+  for wpg in (dict(natural_gradient=False), dict(entropy_regularized=False), dict(projection="wppg")):
+    with pytest.raises(ValueError, match=r"wpg\.wpo_entropy_term.*'sampled' unless wpg\.projection='wpo'"):
+      WPGConfig(wpo_entropy_term="expected", **wpg)
+  with pytest.raises(ValueError, match=r"wpg\.wpo_entropy_term"):
+    WPGConfig(wpo_entropy_term="exact")

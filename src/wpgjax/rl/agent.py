@@ -83,10 +83,14 @@ def _action_gradient(nets: AgentNetworks, params: PolicyParams, observation: che
 
 
 def _wpo_loss(nets, params, observation, samples, refined, wpg_step_size, key):
-  """−mean_i ⟨∇_u log π_θ(u_i), sg(v(u_i))⟩, v = ∇Q_u − τ∇_u log π_θ (entropy-regularized) or ∇Q_u."""
+  """−mean_i ⟨∇_u log π_θ(u_i), sg(v(u_i))⟩, v = ∇Q_u − τ∇_u log π_θ (entropy-regularized) or ∇Q_u.
+  With wpg.wpo_entropy_term="expected" the τ∇_u log π_θ part is replaced by its expectation under the
+  Gaussian, the gradient of −τ·H(π_u) (the family's `entropy_u`): SAC's per-sample estimator."""
   wpg = nets.config.wpg
   u_fixed, grad_q = _action_gradient(nets, params, observation, samples.u)
   log_prob_fn = nets.policy.wpo_log_prob_fn(samples, wpg.natural_gradient)
+  if wpg.entropy_regularized and wpg.wpo_entropy_term == "expected":
+    return core.wpo_loss(log_prob_fn, u_fixed, grad_q) - params.tau * nets.policy.entropy_u(samples)
   if wpg.entropy_regularized:
     return core.entropy_regularized_wpo_loss(log_prob_fn, u_fixed, grad_q, params.tau)
   return core.wpo_loss(log_prob_fn, u_fixed, grad_q)

@@ -94,18 +94,29 @@ class EnvStep(NamedTuple):
 
 def step_and_autoreset(env, state, action: chex.Array, key: chex.PRNGKey):
   """Steps the batched env, returns (state to continue from, EnvStep). Finished envs restart from a fresh
-  reset drawn with `key` (not a cached first state), so initial states stay diverse."""
+  reset drawn with `key` (not a cached first state), so initial states stay diverse.
+
+  The batch's reset runs only at steps where some env finished (`lax.cond` on any(done)); the result equals
+  resetting every env at every step and selecting. Under a vmap over runs the predicate is batched and the
+  cond becomes a select that runs both branches (the same cost as always resetting).
+  """
   next_state = env.step(state, action)
   truncation = next_state.info["truncation"]
   done = next_state.done
   transition = EnvStep(
       observation=state.obs, action=action, reward=next_state.reward, next_observation=next_state.obs,
       termination=done * (1.0 - truncation), done=done, truncation=truncation)
+  continued = jax.lax.cond(jnp.any(done > 0), lambda: _restart_finished(env, next_state, done, key),
+                           lambda: next_state)
+  return continued, transition
+
+
+def _restart_finished(env, next_state, done: chex.Array, key: chex.PRNGKey):
+  """next_state with every env where done > 0 replaced by a fresh reset (keys split from `key`)."""
   fresh = env.reset(jax.random.split(key, done.shape[0]))
 
   def select(reset_leaf, next_leaf):
     mask = jnp.reshape(done, done.shape + (1,) * (next_leaf.ndim - done.ndim)) > 0
-    return jnp.where(mask, reset_leaf, next_leaf)
+    return jnp.where(mask, reset_leaf, next_leaf).astype(next_leaf.dtype)
 
-  continued = jax.tree.map(select, fresh, next_state)
-  return continued, transition
+  return jax.tree.map(select, fresh, next_state)

@@ -68,6 +68,11 @@ class TanhGaussianPolicy:
     log_jac = tanh_log_jacobian(samples.u)
     return jnp.mean(-samples.log_prob_u + log_jac)
 
+  def entropy_u(self, samples: PolicySamples) -> chex.Array:
+    """H(π_u) = Σ_d log σ_d + (d/2)·log(2πe) in closed form, differentiable in σ (the WPO entropy force of
+    wpg.wpo_entropy_term="expected"): scalar."""
+    return jnp.sum(jnp.log(samples.std)) + 0.5 * self.action_size * jnp.log(2.0 * jnp.pi * jnp.e)
+
   def score(self, samples: PolicySamples) -> chex.Array:
     """∇_u log π_u(u_i) = −(u_i − μ)/σ²: [N, d]."""
     return -(samples.u - samples.mean) / samples.std**2
