@@ -80,6 +80,8 @@ def test_presets_are_valid_and_round_trip(env):
   assert cfg.env == env
   assert C.config_from_dict(C.config_to_dict(cfg)) == cfg
   assert cfg.total_env_steps >= cfg.num_timesteps * 0.9
+  for policy in C.POLICIES:  # every preset switches to every policy family (its config_defaults applied)
+    assert C.presets(env, policy=policy).policy == policy
 
 
 def test_config_from_dict_rejects_unknown_keys():

@@ -62,7 +62,7 @@ class ParticlePolicy:
   name: str = "particle"
   projections = ("amortized",)
   # what `presets(env, policy=...)` implies:
-  config_defaults = {"wpg.projection": "amortized", "wpg.num_action_samples": 4}
+  config_defaults = {"wpg.projection": "amortized", "wpg.num_action_samples": 4, "wpg.wpo_entropy_term": "sampled"}
   has_density: bool = False
   # K = 1 and M = 4 by default: the cheapest setting that learned the fast env and inverted_pendulum; each
   # further step or particle costs critic gradients per batch state (BENCHMARKS.md §8).

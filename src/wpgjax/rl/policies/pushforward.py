@@ -38,7 +38,8 @@ class PushforwardPolicy:
   name: str = "pushforward"
   projections = ("wppg",)
   # what `presets(env, policy=...)` implies:
-  config_defaults = {"wpg.projection": "wppg", "wpg.refine_steps": None, "wpg.num_action_samples": 8}
+  config_defaults = {"wpg.projection": "wppg", "wpg.refine_steps": None, "wpg.num_action_samples": 8,
+                     "wpg.wpo_entropy_term": "sampled"}
   has_density: bool = False
   default_refine_steps = 0
 
