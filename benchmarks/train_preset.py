@@ -1,6 +1,7 @@
 """Train one seed of a wpgjax preset and print its learning curve (a quick per-env sanity run; no baseline).
 
     python benchmarks/train_preset.py ENV [FIELD=VALUE ...]      e.g. halfcheetah num_timesteps=100000
+    python benchmarks/train_preset.py ENV seed=1 [FIELD=VALUE ...]  # another seed (default 0)
 
 Trains with the library's runner, `wpgjax.run` (compile, then the epoch called num_evals times), in a temporary
 workdir with its files kept to a minimum (no plots, TensorBoard or progress bar; one checkpoint at the end,
@@ -18,6 +19,7 @@ import wpgjax
 
 def main(argv: list[str]) -> None:
   env, overrides = argv[0], dict(kv.split("=", 1) for kv in argv[1:])
+  seed = int(overrides.pop("seed", 0))
   config = wpgjax.with_overrides(wpgjax.presets(env), overrides)
   start = time.perf_counter()
 
@@ -27,10 +29,10 @@ def main(argv: list[str]) -> None:
           round(time.perf_counter() - start, 1), flush=True)
 
   with tempfile.TemporaryDirectory(prefix="train_preset_") as workdir:
-    result = wpgjax.run(config, workdir, seeds=[0], progress_fn=progress, progress=False, plot=False,
+    result = wpgjax.run(config, workdir, seeds=[seed], progress_fn=progress, progress=False, plot=False,
                         tensorboard=False, summary=False, checkpoint_every=config.num_evals, keep_best=0,
                         save_replay=False)
-  print(env, overrides, "compile", round(result.compile_seconds, 1), "wall", round(time.perf_counter() - start, 1),
+  print(env, overrides, "seed", seed, "compile", round(result.compile_seconds, 1), "wall", round(time.perf_counter() - start, 1),
         flush=True)
 
 
