@@ -352,3 +352,17 @@ def test_runs_padded_and_sharded_over_several_devices_resume_exactly(tmp_path):
 def test_run_options_reject_a_negative_plot_interval():
   with pytest.raises(ValueError, match="plot_interval must be a number of seconds >= 0"):
     RunOptions(plot_interval=-1)
+
+
+def test_abstract_state_is_the_started_state_without_tracing_the_prefill(full):
+  """The epoch is compiled against `abstract_state`, read from init alone; it must equal the state `start`
+  (init, then the prefill scan) returns, up to weak types, and carry the run sharding."""
+  compiled = programs.get_programs(CONFIG, jax.devices())
+  keys = jax.random.split(jax.random.key(0), len(SEEDS))
+  hps = jax.tree.map(lambda x: jnp.stack([x] * len(SEEDS)), CONFIG.hyperparams())
+  abstract = compiled.abstract_state(keys, hps)
+  started = jax.eval_shape(jax.vmap(compiled._start), keys, hps)
+  assert jax.tree.structure(abstract) == jax.tree.structure(started)
+  for a, s in zip(jax.tree.leaves(abstract), jax.tree.leaves(started)):
+    assert (a.shape, a.dtype) == (s.shape, s.dtype)
+    assert a.sharding == compiled.sharding

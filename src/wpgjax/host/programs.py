@@ -72,8 +72,10 @@ class Programs:
 
   def abstract_state(self, keys, hps):
     """The avals of the state `start` returns, placed with the run sharding. Weak types are dropped so that
-    a fresh run and a run restored from a checkpoint compile the very same epoch program."""
-    shapes = jax.eval_shape(jax.vmap(self._start), keys, hps)
+    a fresh run and a run restored from a checkpoint compile the very same epoch program. Read from `init`
+    alone: the prefill is a scan whose carry is the state, so it keeps every shape and dtype, and tracing it
+    here would cost seconds (4.7 s against 0.7 s on inverted_pendulum)."""
+    shapes = jax.eval_shape(jax.vmap(self.trainer.init), keys, hps)
     return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=self.sharding), shapes)
 
   @staticmethod
