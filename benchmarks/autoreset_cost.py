@@ -26,18 +26,10 @@ import jax.numpy as jnp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks` importable as a script
 from benchmarks.machine import compilation_cache, load_average, system_info  # noqa: E402
+from wpgjax._testing import reset_every_env_then_select  # noqa: E402
 from wpgjax.rl import envs  # noqa: E402
 
 DEFAULT_ENVS = (("hopper", "generalized"), ("halfcheetah", "spring"), ("inverted_double_pendulum", "generalized"))
-
-
-def reset_every_step(env, state, action, key):
-  """The previous auto-reset: the whole batch reset at every step, selected where an env finished."""
-  next_state = env.step(state, action)
-  fresh = env.reset(jax.random.split(key, action.shape[0]))
-  done = next_state.done
-  return jax.tree.map(lambda r, n: jnp.where(jnp.reshape(done, done.shape + (1,) * (n.ndim - 1)) > 0, r, n),
-                      fresh, next_state)
 
 
 def make_rollout(env, variant: str, steps: int, num_envs: int):
@@ -49,7 +41,7 @@ def make_rollout(env, variant: str, steps: int, num_envs: int):
       state, transition = envs.step_and_autoreset(env, state, action, k_reset)
       done = transition.done
     elif variant == "reset_every_step":
-      state = reset_every_step(env, state, action, k_reset)
+      state = reset_every_env_then_select(env, state, action, k_reset)
       done = jnp.zeros(())  # the any-done fraction is read from the reset_when_done rollout
     else:
       state = env.step(state, action)

@@ -82,7 +82,7 @@ from benchmarks.machine import compilation_cache, load_average, system_info  # n
 # Keys are ``{sac,ppo}.train`` keyword arguments, except ``network``: keyword arguments for the network factory
 # (``sac_networks.make_sac_networks`` / ``ppo_networks.make_ppo_networks``); ``num_timesteps`` here is only the
 # CLI's default budget.
-# The inverted_pendulum recipe with a 100k-step default budget (FIELD-NOTES: it learns hopper on generalized).
+# The inverted_pendulum recipe with a 100k-step default budget (it learns hopper on generalized: BENCHMARKS.md §12).
 _SMALL_CPU_SAC = dict(
     num_timesteps=100_000, num_evals=11, num_envs=16, batch_size=256, learning_rate=1e-3,
     grad_updates_per_step=16, discounting=0.99, reward_scaling=1.0, normalize_observations=True,
@@ -169,8 +169,9 @@ RECIPE_SOURCES: dict[str, dict[str, str]] = {
             "has no termination and large per-step rewards)."),
         "hopper": (
             "The inverted_pendulum recipe (16 envs, batch 256, lr 1e-3, 16 grad updates per env step, (64, 64) "
-            "nets, normalised observations, discount 0.99, reward scaling 1), 100k steps: FIELD-NOTES measured "
-            "2876 on the generalized backend (466 s) and 414 on spring (376 s), seed 0. The published recipe ("
+            "nets, normalised observations, discount 0.99, reward scaling 1), 100k steps. This harness on the "
+            "generalized backend, seeds 0 and 1 (BENCHMARKS.md §12): final 1,605 and 1,976 in 290 s and 270 s; "
+            "issue 12 measured 414 on spring (seed 0). The published recipe ("
             + _PUBLISHED + ": 6.55M steps, 128 envs, batch 512, 64 updates per step, lr 6e-4, discount 0.997, "
             "reward scaling 30, (256, 256)) is far beyond a CPU budget."),
         "walker2d": "The hopper recipe unchanged (derived; no published Brax SAC recipe for walker2d).",

@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -25,3 +26,13 @@ def directory_digest(directory: str) -> dict[str, str]:
       with open(path, "rb") as f:
         out[os.path.relpath(path, directory)] = hashlib.sha256(f.read()).hexdigest()
   return out
+
+
+def reset_every_env_then_select(env, state, action, key):
+  """The reference auto-reset (wpgjax before 2026-12-02): step the batch, reset the WHOLE batch with keys
+  split from `key`, keep the reset where an env finished. `envs.step_and_autoreset` must equal it."""
+  next_state = env.step(state, action)
+  fresh = env.reset(jax.random.split(key, action.shape[0]))
+  done = next_state.done
+  return jax.tree.map(lambda r, n: jnp.where(jnp.reshape(done, done.shape + (1,) * (n.ndim - 1)) > 0, r, n),
+                      fresh, next_state)

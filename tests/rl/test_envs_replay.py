@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from wpgjax._testing import reset_every_env_then_select
 from wpgjax.rl import envs, normalization, replay
 
 CLASSIC = ["ant", "halfcheetah", "hopper", "humanoid", "inverted_pendulum", "inverted_double_pendulum", "pusher",
@@ -51,15 +52,6 @@ def test_time_limit_truncates_bootstraps_and_resets_with_true_final_observation(
   np.testing.assert_array_equal(state.info["steps"], [0.0, 0.0])     # continued from a fresh reset
 
 
-def _reset_every_env_then_select(env, state, action, key):
-  """The reference auto-reset: reset the whole batch at every step, keep the reset where an env finished."""
-  next_state = env.step(state, action)
-  fresh = env.reset(jax.random.split(key, action.shape[0]))
-  done = next_state.done
-  return jax.tree.map(lambda r, n: jnp.where(jnp.reshape(done, done.shape + (1,) * (n.ndim - 1)) > 0, r, n),
-                      fresh, next_state)
-
-
 def test_autoreset_only_when_an_env_finished_equals_resetting_every_step():
   env = envs.make_env("inverted_pendulum", backend="spring", episode_length=3)
   state = envs.reset_envs(env, jax.random.key(1), 2)
@@ -67,7 +59,7 @@ def test_autoreset_only_when_an_env_finished_equals_resetting_every_step():
 
   def both(steps, key):  # steps [2]: how far each env is into its 3-step episode
     s = state.replace(info={**state.info, "steps": steps})
-    return envs.step_and_autoreset(env, s, action, key)[0], _reset_every_env_then_select(env, s, action, key)
+    return envs.step_and_autoreset(env, s, action, key)[0], reset_every_env_then_select(env, s, action, key)
 
   both = jax.jit(both)
   keys = jax.random.split(jax.random.key(2), 2)

@@ -89,7 +89,7 @@ def _wpo_loss(nets, params, observation, samples, refined, wpg_step_size, key):
   wpg = nets.config.wpg
   u_fixed, grad_q = _action_gradient(nets, params, observation, samples.u)
   log_prob_fn = nets.policy.wpo_log_prob_fn(samples, wpg.natural_gradient)
-  if wpg.entropy_regularized and wpg.wpo_entropy_term == "expected":
+  if wpg.wpo_entropy_term == "expected":  # the config allows it only with entropy_regularized
     return core.wpo_loss(log_prob_fn, u_fixed, grad_q) - params.tau * nets.policy.entropy_u(samples)
   if wpg.entropy_regularized:
     return core.entropy_regularized_wpo_loss(log_prob_fn, u_fixed, grad_q, params.tau)
