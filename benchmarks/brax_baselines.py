@@ -202,7 +202,33 @@ RECIPE_SOURCES: dict[str, dict[str, str]] = {
     },
 }
 
+# MuJoCo Playground's DM Control recipes (mujoco_playground/config/dm_control_suite_params.py, playground 0.2.0),
+# for every "dm_control/<Task>" env: only the env-step budget is cut for the CPU (Playground: 5M-10M SAC steps,
+# 60M-100M PPO steps). Playground's PendulumSwingup setting (action_repeat 4) is keyed "PendulumSwingUp" there,
+# so Playground itself never applies it; it is not applied here either.
+_PLAYGROUND_SAC = dict(
+    num_timesteps=200_000, num_evals=11, num_envs=128, batch_size=512, learning_rate=1e-3,
+    grad_updates_per_step=8, discounting=0.99, reward_scaling=1.0, normalize_observations=True,
+    min_replay_size=8192, max_replay_size=1_048_576, num_eval_envs=128, action_repeat=1,
+    network=dict(q_network_layer_norm=True),
+)
+_PLAYGROUND_PPO = dict(
+    num_timesteps=5_000_000, num_evals=11, num_envs=2048, batch_size=1024, num_minibatches=32,
+    unroll_length=30, num_updates_per_batch=16, discounting=0.995, learning_rate=1e-3, entropy_cost=1e-2,
+    reward_scaling=10.0, normalize_observations=True, num_eval_envs=128, action_repeat=1, network={},
+)
+_PLAYGROUND_SOURCE = {
+    "sac": ("Playground's DM Control SAC recipe (dm_control_suite_params.brax_sac_config: 128 envs, batch 512, "
+            "8 updates per env step, lr 1e-3, discount 0.99, LayerNorm Q networks (256, 256), min replay 8192, "
+            "normalised observations) with the budget cut from 5M-10M env steps to this run's."),
+    "ppo": ("Playground's DM Control PPO recipe (dm_control_suite_params.brax_ppo_config: 2048 envs, batch 1024, "
+            "32 minibatches, unroll 30, 16 updates per batch, discount 0.995, lr 1e-3, entropy 1e-2, reward "
+            "scaling 10) with the budget cut from 60M-100M env steps to this run's."),
+}
+PLAYGROUND_PREFIX = "dm_control/"
+
 _RECIPES = {"sac": SAC_RECIPES, "ppo": PPO_RECIPES}
+_PLAYGROUND_RECIPES = {"sac": _PLAYGROUND_SAC, "ppo": _PLAYGROUND_PPO}
 
 # --------------------------------------------------------------------------------------------------------------
 # Imports (quiet) and the jax >= 0.10 compatibility shim
@@ -359,15 +385,35 @@ def get_recipe(algo: str, env_name: str) -> dict[str, Any]:
   if algo not in _RECIPES:
     raise ValueError(f"algo must be one of {sorted(_RECIPES)}, got {algo!r}")
   recipes = _RECIPES[algo]
+  if env_name.startswith(PLAYGROUND_PREFIX):
+    recipe = copy.deepcopy(_PLAYGROUND_RECIPES[algo])
+    task = env_name[len(PLAYGROUND_PREFIX):]
+    if algo == "ppo" and task in ("BallInCup", "FingerSpin"):  # Playground's per-task PPO settings
+      recipe["discounting"] = 0.95
+    return recipe
   if env_name not in recipes:
     raise ValueError(f"no Brax {algo.upper()} recipe for env {env_name!r}; known: {sorted(recipes)}")
   return copy.deepcopy(recipes[env_name])
+
+
+def _environment(env_name: str, backend: str) -> tuple[Any, dict[str, Any]]:
+  """(env, extra trainer kwargs): a Brax env by name, or a Playground DM Control task with Playground's own
+  Brax wrapper (as Playground's training notebooks do: Brax's default wrapper expects Brax pipeline states)."""
+  if env_name.startswith(PLAYGROUND_PREFIX):
+    from mujoco_playground import wrapper
+
+    from wpgjax.rl import playground
+
+    return playground.load(env_name, backend), dict(wrap_env_fn=wrapper.wrap_for_brax_training)
+  return _brax()["envs"].get_environment(env_name, backend=backend), {}
 
 
 def _run(algo: str, env_name: str, *, num_timesteps: int, seed: int, backend: str, num_envs: int | None,
          episode_length: int, num_evals: int | None, verbose: bool,
          overrides: dict[str, Any]) -> dict[str, Any]:
   mods = _brax()
+  if backend is None:
+    backend = "mjx" if env_name.startswith(PLAYGROUND_PREFIX) else "generalized"
   recipe = get_recipe(algo, env_name)
   recipe.pop("num_timesteps")  # the recipe's default budget; the caller's budget is authoritative
   network_kwargs = dict(recipe.pop("network"))
@@ -416,10 +462,11 @@ def _run(algo: str, env_name: str, *, num_timesteps: int, seed: int, backend: st
 
   with CompileTimer() as timer:
     with contextlib.redirect_stdout(sys.stderr):
-      env = mods["envs"].get_environment(env_name, backend=backend)
+      env, wrap = _environment(env_name, backend)
     env_build_s = time.perf_counter() - t_start
     _, _, final_metrics = trainer(
         environment=env,
+        **wrap,
         num_timesteps=int(num_timesteps),
         seed=int(seed),
         episode_length=int(episode_length),
@@ -471,7 +518,8 @@ def _run(algo: str, env_name: str, *, num_timesteps: int, seed: int, backend: st
              for r in records],
       eval_time_steady_s=steady_eval,
       recipe=recipe_out,
-      recipe_source=RECIPE_SOURCES[algo].get(env_name),
+      recipe_source=(_PLAYGROUND_SOURCE[algo] if env_name.startswith(PLAYGROUND_PREFIX)
+                     else RECIPE_SOURCES[algo].get(env_name)),
       system=dict(system_info(), jax_compat_patch=bool(mods["patched"]), load_avg_start=load_start,
                   load_avg_end=load_average(), compilation_cache_start=cache_start,
                   compilation_cache_end=compilation_cache()),
@@ -479,7 +527,7 @@ def _run(algo: str, env_name: str, *, num_timesteps: int, seed: int, backend: st
   ))
 
 
-def run_brax_sac(env_name: str, *, num_timesteps: int, seed: int, backend: str = "generalized",
+def run_brax_sac(env_name: str, *, num_timesteps: int, seed: int, backend: str | None = None,
                  num_envs: int | None = None, episode_length: int = 1000, num_evals: int | None = None,
                  verbose: bool = False, **overrides: Any) -> dict[str, Any]:
   """Run Brax's own ``sac.train`` with the CPU recipe for ``env_name`` and return a JSON-able result.
@@ -492,7 +540,7 @@ def run_brax_sac(env_name: str, *, num_timesteps: int, seed: int, backend: str =
               episode_length=episode_length, num_evals=num_evals, verbose=verbose, overrides=overrides)
 
 
-def run_brax_ppo(env_name: str, *, num_timesteps: int, seed: int, backend: str = "generalized",
+def run_brax_ppo(env_name: str, *, num_timesteps: int, seed: int, backend: str | None = None,
                  num_envs: int | None = None, episode_length: int = 1000, num_evals: int | None = None,
                  verbose: bool = False, **overrides: Any) -> dict[str, Any]:
   """Run Brax's own ``ppo.train`` with the CPU recipe for ``env_name``; like ``run_brax_sac``.
@@ -527,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
   p.add_argument("--algo", required=True, choices=sorted(RUNNERS))
   p.add_argument("--timesteps", type=int, default=None, help="env-step budget (default: the recipe's)")
   p.add_argument("--seeds", type=int, nargs="+", default=[0])
-  p.add_argument("--backend", default="generalized")
+  p.add_argument("--backend", default=None, help="default: generalized (Brax envs), mjx (dm_control/ envs)")
   p.add_argument("--num-envs", type=int, default=None)
   p.add_argument("--num-evals", type=int, default=None)
   p.add_argument("--episode-length", type=int, default=1000)

@@ -3,8 +3,8 @@
     python benchmarks/compare_agents.py --out benchmarks/results/compare_agents
     python benchmarks/compare_agents.py --envs inverted_pendulum --timesteps 3000 --seeds 0 --out /tmp/smoke
 
-writes ``<out>.json`` (settings per env, and every run with its curve, timings, load and cache state) and
-``<out>.md`` (one table per env). Resumable: a row already in ``<out>.json`` (same env, agent and seed) is
+writes ``<out>.json`` (settings per env, and every run with its curve, timings, load and cache state),
+``<out>.md`` (one table per env) and ``<out>_<env>.png`` (learning curves per env, "/" in a name as "_"). Resumable: a row already in ``<out>.json`` (same env, agent and seed) is
 skipped, so a long sweep can be run in pieces (the settings of an env must then match the saved ones).
 
 Agents (``--agents``)
@@ -230,7 +230,19 @@ def write(out: Path, payload: dict[str, Any]) -> str:
   tmp.replace(json_path)
   text = markdown(payload, payload["summary"])
   out.with_suffix(".md").write_text(text)
+  for env in payload["envs"]:
+    plot_env(payload, env, out.with_name(f"{out.name}_{env.replace('/', '_')}.png"))
   return text
+
+
+def plot_env(payload: dict[str, Any], env: str, path: Path) -> None:
+  """Learning curves of every agent on `env` (mean ± std over seeds; env steps and wall-clock) with SAC's 95 %
+  line, as `compare_brax.plot` draws them."""
+  runs = [r for r in payload["runs"] if r["env"] == env]
+  if runs:
+    algos = [variant for agent, variant in AGENTS.items() if any(r["agent"] == agent for r in runs)]
+    st = payload["envs"][env]
+    cb.plot(runs, algos, path, f"{env}: {st['budget']:,} env steps, backend {st['backend']}", threshold(runs, env))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -96,7 +96,7 @@ WPG_VARIANTS: dict[str, dict[str, Any]] = {
     "particle": {"policy": "particle"},
 }
 ALGO_LABELS = {
-    "wpg": "wpgjax WPG (default preset)",
+    "wpg": "wpgjax Gaussian agent (tanh_gaussian preset: SAC's update in expectation)",
     "wpo_plain": "wpgjax plain WPO (no entropy term, no natural gradient)",
     "wpo_plain_fixed_tau": "wpgjax plain WPO, fixed tau=1e-4",
     "wppg": "wpgjax WPPG (SVGD move)",

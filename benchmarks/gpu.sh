@@ -4,7 +4,8 @@
 #      (benchmarks/vmap_scaling.py; the target is 64 vmapped seeds in <= 3x the wall-clock of one seed);
 #   2. Brax SAC on the same task and env-step budget (benchmarks/brax_baselines.py, with its
 #      jax.device_put_replicated shim for jax >= 0.10).
-# A DM Control task joins once `dm_control/...` envs exist (issue 10). Every file names the device it ran on.
+#   3. the same two on a DM Control task, dm_control/CartpoleSwingup (MJX; needs the playground extra).
+# Every file names the device it ran on.
 #
 # Usage, from the project root:   benchmarks/gpu.sh [OUTDIR]        (default benchmarks/results/gpu)
 #   SMOKE=1 benchmarks/gpu.sh /tmp/gpu-smoke   tiny budgets and N = 1, 2: checks on a CPU that every step starts
@@ -34,3 +35,11 @@ start=$(date +%s)
 python benchmarks/brax_baselines.py --env halfcheetah --algo sac --backend spring --timesteps "$(( timesteps + 8192 ))" \
   --num-evals 2 --quiet --out "$out/brax_sac_halfcheetah.json"
 echo "Brax SAC: $(( $(date +%s) - start )) s"
+
+# The DM Control task: its preset (Playground's SAC recipe: 128 envs, batch 512) and Brax SAC with that recipe.
+start=$(date +%s)
+python benchmarks/vmap_scaling.py --env dm_control/CartpoleSwingup --timesteps "$timesteps" --num-evals 2 --ns $ns \
+  --max-sequential "$max_sequential" --out "$out/vmap_scaling_cartpole_swingup"
+python benchmarks/brax_baselines.py --env dm_control/CartpoleSwingup --algo sac --timesteps "$(( timesteps + 8192 ))" \
+  --num-evals 2 --quiet --out "$out/brax_sac_cartpole_swingup.json"
+echo "DM Control (CartpoleSwingup): $(( $(date +%s) - start )) s"

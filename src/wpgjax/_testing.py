@@ -36,3 +36,17 @@ def reset_every_env_then_select(env, state, action, key):
   done = next_state.done
   return jax.tree.map(lambda r, n: jnp.where(jnp.reshape(done, done.shape + (1,) * (n.ndim - 1)) > 0, r, n),
                       fresh, next_state)
+
+
+def step_across_time_limit(env, action, num_steps: int = 3, seed: int = 0):
+  """Resets 2 envs of the wrapped `env` and takes `num_steps` jitted `step_and_autoreset` steps with the fixed
+  `action` [2, a]: (the state to continue from, the list of EnvSteps)."""
+  from wpgjax.rl import envs
+
+  state = envs.reset_envs(env, jax.random.key(seed), 2)
+  step = jax.jit(lambda s, k: envs.step_and_autoreset(env, s, action, k))
+  transitions = []
+  for i in range(num_steps):
+    state, transition = step(state, jax.random.key(10 + i))
+    transitions.append(transition)
+  return state, transitions

@@ -52,3 +52,20 @@ def test_brax_sac_smoke_returns_complete_jsonable_result():
     bb.run_brax_sac("no_such_env", num_timesteps=1000, seed=0)
   with pytest.raises(ValueError, match="unknown sac.train arguments"):
     bb.run_brax_sac("inverted_pendulum", num_timesteps=1000, seed=0, no_such_argument=1)
+
+
+def test_dm_control_tasks_get_playgrounds_recipes():
+  bb = _load()
+  sac = bb.get_recipe("sac", "dm_control/CartpoleSwingup")
+  assert (sac["num_envs"], sac["batch_size"], sac["grad_updates_per_step"]) == (128, 512, 8)
+  assert sac["network"] == {"q_network_layer_norm": True}
+  assert bb.get_recipe("ppo", "dm_control/BallInCup")["discounting"] == 0.95  # Playground's per-task setting
+  assert bb.get_recipe("ppo", "dm_control/CartpoleSwingup")["discounting"] == 0.995
+
+
+@pytest.mark.slow
+def test_brax_sac_smoke_on_a_dm_control_task():
+  pytest.importorskip("mujoco_playground")
+  r = _load().run_brax_sac("dm_control/CartpoleSwingup", num_timesteps=4096, seed=0, num_evals=2,
+                           episode_length=100, min_replay_size=512, num_envs=16, num_eval_envs=4)
+  assert r["backend"] == "mjx" and len(r["curve"]) == 2 and math.isfinite(r["final_eval_return"])

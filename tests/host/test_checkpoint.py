@@ -73,6 +73,25 @@ def test_excluded_subtree_is_not_stored_and_comes_from_the_template(tmp_path):
   np.testing.assert_array_equal(restored["params"]["w"], _tree(2.0)["params"]["w"])
 
 
+def test_zero_size_leaves_round_trip_and_mismatches_are_named(tmp_path):
+  # An MJX state holds arrays with a zero-size axis (no contacts); orbax refuses to store them.
+  tree = {"w": jnp.arange(3.0), "contact": {"dist": jnp.zeros((2, 0)), "geom": jnp.zeros((2, 0, 2), jnp.int32)}}
+  with Checkpointer(tmp_path / "ck") as c:
+    c.save(1, tree, wait=True)
+    restored, meta = c.restore(1, _abstract(tree))
+    assert meta["empty"] == {"contact/dist": {"shape": [2, 0], "dtype": "float32"},
+                             "contact/geom": {"shape": [2, 0, 2], "dtype": "int32"}}
+    for a, b in zip(jax.tree.leaves(restored), jax.tree.leaves(tree)):
+      assert a.shape == b.shape and a.dtype == b.dtype
+    np.testing.assert_array_equal(restored["w"], tree["w"])
+    wrong = _abstract(tree)
+    wrong["contact"]["dist"] = jax.ShapeDtypeStruct((3, 0), jnp.float32)
+    wrong["contact"].pop("geom")
+    with pytest.raises(CheckpointError, match=r"contact/dist: saved float32\[2, 0\], expected float32\[3, 0\]"
+                                              r"(.|\n)*contact/geom: in the checkpoint but not in the train state"):
+      c.restore(1, wrong)
+
+
 def test_keep_last_and_keep_best(tmp_path):
   with Checkpointer(tmp_path / "ck", keep_last=2, keep_best=1) as c:
     for step, score in ((1, 5.0), (2, 9.0), (3, 1.0), (4, 2.0), (5, float("nan"))):

@@ -34,6 +34,8 @@ from wpgjax.rl import config as C
     (dict(tune_tau=True, wpg=C.WPGConfig(entropy_regularized=False)),
      r"TrainConfig.tune_tau must be False when wpg.entropy_regularized is False"),
     (dict(target_entropy="high"), r"TrainConfig.target_entropy must be None or a finite number"),
+    (dict(activation="tanh"), r"TrainConfig.activation must be one of \['swish', 'relu'\], got 'tanh'"),
+    (dict(critic_layer_norm=1), r"TrainConfig.critic_layer_norm must be a bool"),
 ])
 def test_bad_train_config_names_field(overrides, message):
   with pytest.raises(ValueError, match=message):

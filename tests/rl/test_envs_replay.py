@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wpgjax._testing import reset_every_env_then_select
+from wpgjax._testing import reset_every_env_then_select, step_across_time_limit
 from wpgjax.rl import envs, normalization, replay
 
 CLASSIC = ["ant", "halfcheetah", "hopper", "humanoid", "inverted_pendulum", "inverted_double_pendulum", "pusher",
@@ -36,12 +36,7 @@ def test_unknown_env_and_backend_are_named():
 
 def test_time_limit_truncates_bootstraps_and_resets_with_true_final_observation():
   env = envs.make_env("inverted_pendulum", backend="spring", episode_length=3)
-  state = envs.reset_envs(env, jax.random.key(0), 2)
-  step = jax.jit(lambda s, k: envs.step_and_autoreset(env, s, jnp.zeros((2, 1)), k))
-  transitions = []
-  for i in range(3):
-    state, transition = step(state, jax.random.key(10 + i))
-    transitions.append(transition)
+  state, transitions = step_across_time_limit(env, jnp.zeros((2, 1)))
   last = transitions[-1]
   np.testing.assert_array_equal(last.done, [1.0, 1.0])
   np.testing.assert_array_equal(last.truncation, [1.0, 1.0])

@@ -131,6 +131,15 @@ def test_langevin_direction_matching_is_rejected_it_carries_no_entropy(tune_tau)
                 wpg=WPGConfig(projection="wppg", num_action_samples=8, wppg_move="langevin"))
 
 
+def test_the_particle_policy_acts_on_the_training_critic_layer_norm_included():
+  config = presets("fast", policy="particle", hidden_sizes=(16,), critic_layer_norm=True)
+  nets = agent.make_networks(config, action_size=2)
+  critic = nets.critic.init(jax.random.key(0), OBS, jnp.zeros((2,)))
+  assert "layer_norm_0" in critic["params"]["q_0"]
+  action = jnp.array([0.1, -0.4])
+  np.testing.assert_array_equal(nets.policy.critic.apply(critic, OBS, action), nets.critic.apply(critic, OBS, action))
+
+
 def test_presets_switch_the_family_defaults_with_the_policy():
   config = presets("fast", policy="particle")
   assert config.wpg.projection == "amortized" and config.refine_steps == ParticlePolicy.default_refine_steps >= 1

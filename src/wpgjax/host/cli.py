@@ -25,10 +25,22 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 1
 
 
 def _env_names() -> tuple[str, ...]:
-  """The env names --env accepts: the registry of `wpgjax.rl` (never a copy kept here)."""
-  from wpgjax.rl.envs import registered_env_names
+  """The Brax env names --env accepts: the registry of `wpgjax.rl` (never a copy kept here). DM Control
+  tasks ("dm_control/<Task>") are checked when parsed, so that the help does not import MuJoCo Playground."""
+  from wpgjax.rl.envs import brax_env_names
 
-  return tuple(registered_env_names())
+  return tuple(brax_env_names())
+
+
+def _env_name(text: str) -> str:
+  """argparse type of --env: a registered name, else the registry's error (which names the missing extra)."""
+  from wpgjax.rl.envs import check_env_name
+
+  try:
+    check_env_name(text, "--env")
+  except ValueError as e:
+    raise argparse.ArgumentTypeError(str(e)) from None
+  return text
 
 
 def _config_epilog() -> str:
@@ -114,10 +126,11 @@ def _distributed_spec(args):
 def _add_what_options(p: argparse.ArgumentParser, *, sweep: bool) -> None:
   env_names = _env_names()
   what = p.add_argument_group("what to train")
-  what.add_argument("--env", choices=env_names, metavar="ENV",
-                    help="Brax environment; its tuned preset is the starting config (one of: "
-                         + ", ".join(env_names) + "). Required for a new run; taken from the workdir with "
-                         "--resume.")
+  what.add_argument("--env", type=_env_name, metavar="ENV",
+                    help="environment; its tuned preset is the starting config. A Brax env (one of: "
+                         + ", ".join(env_names) + ") or a DM Control suite task dm_control/<Task>, e.g. "
+                         "dm_control/CartpoleSwingup (needs the playground extra). Required for a new run; "
+                         "taken from the workdir with --resume.")
   what.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override one config field (repeatable), e.g. --set tau=0.05 --set wpg.step_size=0.1 "
                          "--set hidden_sizes=256,256; fields are listed below")

@@ -1,5 +1,5 @@
 """A saved run, read back: `load` (a checkpoint of a workdir), `evaluate` (deterministic evaluation episodes of
-every run's saved policy) and `render_episode` (Brax's HTML viewer of one episode)."""
+every run's saved policy) and `render_episode` (Brax's HTML viewer of one episode, Brax and DM Control envs alike)."""
 
 from __future__ import annotations
 
@@ -119,21 +119,18 @@ def evaluate(workdir: str | os.PathLike, *, step: int | str = "latest", episodes
 def render_episode(config: TrainConfig, params, path: str | os.PathLike, *, seed: int = 0,
                    deterministic: bool = True, max_steps: int | None = None, height: int = 480) -> str:
   """Rolls out one episode of the policy `params` = `wpgjax.policy_params(state)` and writes Brax's HTML viewer
-  (brax.io.html.render) to `path`. Needs a physics env (not "fast"). Returns the absolute path."""
+  (brax.io.html.render) to `path`. Needs a physics env (not "fast"); no OpenGL (the page draws in the browser).
+  Returns the absolute path."""
   from wpgjax.rl import envs
 
   env = envs.make_env(config.env, backend=config.backend, episode_length=config.episode_length,
                       action_repeat=config.action_repeat)
-  try:
-    sys_ = env.sys
-  except AttributeError:
-    raise ValueError(f"env {config.env!r} has no physics system to render; --render needs a Brax physics env "
-                     "such as inverted_pendulum") from None
+  sys_, poses = envs.viewer(config.env, env)
   with contextlib.redirect_stdout(io.StringIO()):
     from brax.io import html
   policy = make_policy(config, action_size=env.action_size)(params, deterministic=deterministic)
   num_steps = -(-config.episode_length // config.action_repeat) if max_steps is None else int(max_steps)
-  states = _rollout(env, policy, num_steps, seed)
+  states = _rollout(env, policy, poses, num_steps, seed)
   page = html.render(sys_, states, height=height, colab=False)
   path = os.path.abspath(os.fspath(path))
   os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -142,8 +139,8 @@ def render_episode(config: TrainConfig, params, path: str | os.PathLike, *, seed
   return path
 
 
-def _rollout(env, policy, num_steps: int, seed: int) -> list:
-  """The pipeline states of one episode (the reset state, then each step until the first done)."""
+def _rollout(env, policy, poses: Callable, num_steps: int, seed: int) -> list:
+  """The body poses (`poses(state)`) of one episode: the reset state, then each step until the first done."""
 
   @jax.jit
   def rollout(key):
@@ -154,14 +151,14 @@ def _rollout(env, policy, num_steps: int, seed: int) -> list:
       state = carry
       action, _ = policy(state.obs, key_t)
       state = env.step(state, action)
-      return state, (state.pipeline_state, state.done)
+      return state, (poses(state), state.done)
 
-    _, (pipeline_states, done) = jax.lax.scan(body, state, jax.random.split(key_policy, num_steps))
-    return state.pipeline_state, pipeline_states, done
+    _, (body_poses, done) = jax.lax.scan(body, state, jax.random.split(key_policy, num_steps))
+    return poses(state), body_poses, done
 
-  first, pipeline_states, done = jax.device_get(rollout(jax.random.key(seed)))
+  first, body_poses, done = jax.device_get(rollout(jax.random.key(seed)))
   done = np.asarray(done)[:, 0]
   length = int(np.argmax(done > 0)) + 1 if np.any(done > 0) else num_steps
   states = [jax.tree.map(lambda x: x[0], first)]
-  states += [jax.tree.map(lambda x, t=t: x[t, 0], pipeline_states) for t in range(length)]
+  states += [jax.tree.map(lambda x, t=t: x[t, 0], body_poses) for t in range(length)]
   return states

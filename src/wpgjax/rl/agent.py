@@ -40,7 +40,7 @@ class AgentNetworks(NamedTuple):
 
 
 def make_networks(config: TrainConfig, action_size: int) -> AgentNetworks:
-  return AgentNetworks(make_policy_family(config, action_size), networks.TwinQNetwork(config.hidden_sizes),
+  return AgentNetworks(make_policy_family(config, action_size), networks.critic_network(config),
                        config, action_size)
 
 

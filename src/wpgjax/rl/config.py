@@ -16,8 +16,9 @@ import flax.struct
 import jax.numpy as jnp
 
 from wpgjax import _validation
-from wpgjax.rl import envs
+from wpgjax.rl import envs, playground
 from wpgjax.rl.envs import BACKENDS
+from wpgjax.rl.networks import ACTIVATIONS
 from wpgjax.rl.policies import POLICY_FAMILIES
 
 __all__ = [
@@ -126,8 +127,9 @@ class WPGConfig:
 class TrainConfig:
   """Everything a WPG actor-critic run on Brax needs. Frozen; validated on construction.
 
-  Environment: env (a Brax env name), backend (physics pipeline; ignored by "fast"), episode_length,
-    action_repeat.
+  Environment: env (a Brax env name, or "dm_control/<Task>" with MuJoCo Playground), backend (physics
+    pipeline, one of `envs.backends_for(env)`; None: "generalized" for Brax envs, "mjx" for Playground's;
+    ignored by "fast"), episode_length, action_repeat (`presets` sets a DM Control task's own).
   Budget: num_timesteps (env steps, all envs together), num_envs (parallel envs per seed), num_evals
     (evaluations, evenly spaced; the first at step 0), num_eval_envs (episodes per evaluation).
   Replay: replay_size (transitions per seed: memory is explicit, never derived from the budget),
@@ -138,12 +140,14 @@ class TrainConfig:
   Networks: policy (a policy family of `wpgjax.rl.policies`: "tanh_gaussian" — SAC's actor update in
     expectation under the default WPO projection; "pushforward" — an implicit generator trained by WPPG;
     "particle" — the WPG particle law: generator proposal + K ULA/MALA steps on the critic), hidden_sizes,
+    critic_layer_norm (LayerNorm in every hidden layer of both Q networks, as Playground's SAC recipes),
+    activation of every hidden layer ("swish": smooth ∇_a Q for particle steps; "relu": Brax's SAC networks),
     latent_size (generator noise dim), entropy_estimator for policies without a density ("knn" or "kde").
   wpg: the WPG projection / refinement settings (WPGConfig).
   """
 
   env: str = "inverted_pendulum"
-  backend: str = "generalized"
+  backend: str | None = None
   episode_length: int = 1000
   action_repeat: int = 1
   num_timesteps: int = 30_000
@@ -166,13 +170,17 @@ class TrainConfig:
   normalize_observations: bool = True
   policy: str = "tanh_gaussian"
   hidden_sizes: tuple[int, ...] = (64, 64)
+  critic_layer_norm: bool = False
+  activation: str = "swish"
   latent_size: int = 4
   entropy_estimator: str = "knn"
   wpg: WPGConfig = dataclasses.field(default_factory=WPGConfig)
 
   def __post_init__(self) -> None:
     envs.check_env_name(self.env, _name("env"))
-    _choice("backend", self.backend, BACKENDS)
+    if self.backend is None:
+      object.__setattr__(self, "backend", envs.default_backend(self.env))
+    _choice("backend", self.backend, envs.backends_for(self.env))
     for name in ("episode_length", "action_repeat", "num_timesteps", "num_envs", "num_evals", "num_eval_envs",
                  "replay_size", "batch_size", "grad_updates_per_step", "latent_size"):
       _validation.check_int(_name(name), getattr(self, name))
@@ -186,11 +194,12 @@ class TrainConfig:
     for name in ("tau", "actor_learning_rate", "critic_learning_rate", "tau_learning_rate", "reward_scaling"):
       _validation.check_number(_name(name), getattr(self, name))
     _validation.check_number(_name("polyak"), self.polyak, high=1.0, high_closed=True)
-    for name in ("tune_tau", "normalize_observations"):
+    for name in ("tune_tau", "normalize_observations", "critic_layer_norm"):
       _validation.check_bool(_name(name), getattr(self, name))
     _validation.check_optional_number(_name("target_entropy"), self.target_entropy)
     _choice("policy", self.policy, POLICIES)
     _choice("entropy_estimator", self.entropy_estimator, ENTROPY_ESTIMATORS)
+    _choice("activation", self.activation, tuple(ACTIVATIONS))
     if not isinstance(self.wpg, WPGConfig):
       _fail("wpg", "a WPGConfig", self.wpg)
     family = POLICY_FAMILIES[self.policy]
@@ -403,10 +412,29 @@ _PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# Playground's DM Control SAC recipe (128 envs, batch 512, 8 updates per env step, (256, 256) relu networks,
+# LayerNorm Q networks, min replay 8192) with Brax SAC's temperature settings (τ0 = 1, target entropy −|A|/2,
+# τ learning rate 3e-4) and per-sample estimator, on MJX; 200k env steps (BENCHMARKS.md §14).
+_PLAYGROUND_SAC_RECIPE = dict(backend="mjx", num_timesteps=200_000, num_envs=128, num_evals=10, replay_size=200_000,
+                              min_replay_size=8192, batch_size=512, grad_updates_per_step=8, hidden_sizes=(256, 256),
+                              critic_layer_norm=True, activation="relu", tau=1.0, tau_learning_rate=3e-4,
+                              wpg=WPGConfig(num_action_samples=1, wpo_entropy_term="expected"))
+
+
+def _default_preset(env: str) -> dict[str, Any]:
+  """The generic defaults with env set; for a DM Control task, the Playground SAC recipe with the task's own
+  time limit and action repeat and SAC's target entropy −|A|/2."""
+  if not playground.is_playground_name(env):
+    return dict(env=env)
+  episode_length, action_repeat = playground.time_limit(env)
+  return dict(env=env, episode_length=episode_length, action_repeat=action_repeat,
+              target_entropy=-0.5 * playground.action_size(env), **_PLAYGROUND_SAC_RECIPE)
+
+
 def presets(env: str, **overrides: Any) -> TrainConfig:
   """The tuned default config for `env` (any registered env name; envs without a tuned preset get the defaults
   with env set), with keyword overrides (dotted wpg fields as with_overrides keys via **{"wpg.x": v}; a new
   `policy` brings its family's defaults, see `with_overrides`)."""
   envs.check_env_name(env)
-  base = TrainConfig(**_PRESETS.get(env, dict(env=env)))
+  base = TrainConfig(**_PRESETS.get(env, _default_preset(env)))
   return with_overrides(base, overrides) if overrides else base

@@ -1,4 +1,4 @@
-"""Brax environments by name, batched with episode limits and an auto-reset that keeps the true final state.
+"""Brax environments (and the DM Control suite through MuJoCo Playground, `wpgjax.rl.playground`) by name, batched with episode limits and an auto-reset that keeps the true final state.
 
 Brax's own AutoResetWrapper overwrites the observation of a finished episode with the reset observation, so a
 transition that ends in a time limit cannot bootstrap from its real next state (Brax's SAC masks such
@@ -18,10 +18,12 @@ import chex
 import jax
 import jax.numpy as jnp
 
-__all__ = ["BACKENDS", "registered_env_names", "check_env_name", "make_env", "EnvStep", "step_and_autoreset",
-           "reset_envs"]
+from wpgjax.rl import playground
 
-BACKENDS = ("generalized", "spring", "positional", "mjx")
+__all__ = ["BACKENDS", "registered_env_names", "brax_env_names", "check_env_name", "backends_for", "default_backend", "make_env",
+           "EnvStep", "step_and_autoreset", "reset_envs", "viewer"]
+
+BACKENDS = ("generalized", "spring", "positional", "mjx")  # Brax's physics pipelines
 
 
 def _import_brax_envs():
@@ -35,17 +37,43 @@ def _import_brax_envs():
 
 def registered_env_names() -> tuple[str, ...]:
   """Every env name registered with `brax.envs.register_environment` (Brax's, wpgjax's and the user's own),
-  sorted. Brax keeps its registry in the module dict `brax.envs._envs` (it has no public listing)."""
+  sorted, then the DM Control tasks "dm_control/<Task>" when MuJoCo Playground is installed. Brax keeps its
+  registry in the module dict `brax.envs._envs` (it has no public listing)."""
+  return brax_env_names() + playground.task_names()
+
+
+def brax_env_names() -> tuple[str, ...]:
+  """The names registered with `brax.envs.register_environment`, sorted."""
   brax_envs, _ = _import_brax_envs()
   return tuple(sorted(brax_envs._envs))  # pylint: disable=protected-access
 
 
 def check_env_name(name: str, field: str = "env") -> None:
-  """Raises ValueError naming `field` and listing the registered names unless `name` is registered."""
+  """Raises ValueError naming `field` and listing the registered names unless `name` is registered (a
+  "dm_control/" name without MuJoCo Playground installed names the extra to install)."""
+  if playground.is_playground_name(name):
+    if not playground.installed():
+      raise ValueError(f"{field}={name!r} needs MuJoCo Playground, which is not installed: "
+                       f"{playground.INSTALL_HINT}")
+    if name in playground.task_names():
+      return
+  elif name in brax_env_names():  # no Playground import (3 s) for a Brax name
+    return
   names = registered_env_names()
   if name not in names:
     raise ValueError(f"{field} must be one of {list(names)}, got {name!r} (the names registered with "
-                     "brax.envs.register_environment)")
+                     "brax.envs.register_environment, and dm_control/<Task> with MuJoCo Playground)")
+
+
+def backends_for(name: str) -> tuple[str, ...]:
+  """The physics backends env `name` runs on: Playground's ("mjx", "warp") for "dm_control/" names, else
+  Brax's BACKENDS."""
+  return playground.BACKENDS if playground.is_playground_name(name) else BACKENDS
+
+
+def default_backend(name: str) -> str:
+  """"mjx" (MJX's JAX pipeline) for "dm_control/" names, else Brax's default "generalized"."""
+  return backends_for(name)[0] if playground.is_playground_name(name) else "generalized"
 
 
 def _accepts_backend(env_class) -> bool:
@@ -56,22 +84,40 @@ def _accepts_backend(env_class) -> bool:
   return "backend" in parameters or any(p.kind == p.VAR_KEYWORD for p in parameters.values())
 
 
-def make_env(name: str, *, backend: str = "generalized", episode_length: int = 1000, action_repeat: int = 1):
-  """A Brax env by name, wrapped as Vmap(Episode(env)): batched reset/step, `info['truncation']` set at the
+def make_env(name: str, *, backend: str | None = None, episode_length: int = 1000, action_repeat: int = 1):
+  """An env by name, wrapped as Vmap(Episode(env)): batched reset/step, `info['truncation']` set at the
   time limit. No auto-reset wrapper: use `step_and_autoreset`.
 
-  name: any registered name (`registered_env_names()`); backend: one of BACKENDS, passed to the env's
-  constructor when it takes one (Brax's physics envs; ignored by "fast" and envs without a backend argument).
+  name: any registered name (`registered_env_names()`); backend: one of `backends_for(name)` (None: the
+  default), passed to the env's constructor when it takes one (Brax's physics envs; ignored by "fast" and envs
+  without a backend argument) or to Playground as its `impl`.
   """
   check_env_name(name)
-  if backend not in BACKENDS:
-    raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
+  backend = default_backend(name) if backend is None else backend
+  if backend not in backends_for(name):
+    raise ValueError(f"backend must be one of {list(backends_for(name))} for env {name!r}, got {backend!r}")
   brax_envs, brax_training = _import_brax_envs()
+  if playground.is_playground_name(name):
+    env = brax_training.EpisodeWrapper(playground.load(name, backend), episode_length, action_repeat)
+    return brax_training.VmapWrapper(env)
   env_class = brax_envs._envs[name]  # pylint: disable=protected-access
   kwargs = {"backend": backend} if name != "fast" and _accepts_backend(env_class) else {}
   env = brax_envs.get_environment(name, **kwargs)
   env = brax_training.EpisodeWrapper(env, episode_length, action_repeat)
   return brax_training.VmapWrapper(env)
+
+
+def viewer(name: str, env):
+  """(system, poses) for Brax's HTML viewer of the wrapped env `env` of name `name`:
+  `brax.io.html.render(system, [poses(state) for each state])`. Raises ValueError for an env with no physics
+  system to draw (e.g. "fast")."""
+  if playground.is_playground_name(name):
+    return playground.viewer(env)
+  try:
+    return env.sys, lambda state: state.pipeline_state
+  except AttributeError:
+    raise ValueError(f"env {name!r} has no physics system to render; --render needs a physics env such as "
+                     "inverted_pendulum or dm_control/CartpoleSwingup") from None
 
 
 def reset_envs(env, key: chex.PRNGKey, num_envs: int):

@@ -13,7 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-__all__ = ["MLP", "TwinQNetwork", "GaussianPolicyNetwork", "PushforwardPolicyNetwork", "LatentGaussianNetwork",
+__all__ = ["ACTIVATIONS", "MLP", "TwinQNetwork", "critic_network", "GaussianPolicyNetwork", "PushforwardPolicyNetwork", "LatentGaussianNetwork",
            "gaussian_log_prob",
            "MIN_STD", "MAX_STD"]
 
@@ -21,30 +21,48 @@ MIN_STD = 1e-3
 MAX_STD = 10.0
 
 
+ACTIVATIONS = {"swish": nn.swish, "relu": nn.relu}
+
+
 class MLP(nn.Module):
-  """Dense layers with swish activations (Brax's SAC networks use relu; swish keeps ∇_a Q smooth)."""
+  """Dense layers with an activation from ACTIVATIONS: "swish" (the default: keeps ∇_a Q smooth for particle
+  steps) or "relu" (Brax's SAC networks). With layer_norm, each hidden layer is Dense → activation → LayerNorm
+  (the order of Brax's MLP with layer_norm=True)."""
   layer_sizes: Sequence[int]
   activate_final: bool = False
+  layer_norm: bool = False
+  activation: str = "swish"
 
   @nn.compact
   def __call__(self, x: chex.Array) -> chex.Array:
     for i, size in enumerate(self.layer_sizes):
       x = nn.Dense(size, kernel_init=nn.initializers.lecun_uniform(), name=f"dense_{i}")(x)
       if i < len(self.layer_sizes) - 1 or self.activate_final:
-        x = nn.swish(x)
+        x = ACTIVATIONS[self.activation](x)
+        if self.layer_norm:
+          x = nn.LayerNorm(name=f"layer_norm_{i}")(x)
     return x
 
 
 class TwinQNetwork(nn.Module):
-  """Two independent soft Q networks: (obs [..., o], action [..., a]) -> [..., 2]."""
+  """Two independent soft Q networks: (obs [..., o], action [..., a]) -> [..., 2]; layer_norm: LayerNorm in
+  every hidden layer (Playground's DM Control SAC recipe)."""
   hidden_sizes: Sequence[int]
+  layer_norm: bool = False
+  activation: str = "swish"
 
   @nn.compact
   def __call__(self, observation: chex.Array, action: chex.Array) -> chex.Array:
     x = jnp.concatenate([observation, action], axis=-1)
-    q1 = MLP((*self.hidden_sizes, 1), name="q_0")(x)
-    q2 = MLP((*self.hidden_sizes, 1), name="q_1")(x)
+    q1 = MLP((*self.hidden_sizes, 1), layer_norm=self.layer_norm, activation=self.activation, name="q_0")(x)
+    q2 = MLP((*self.hidden_sizes, 1), layer_norm=self.layer_norm, activation=self.activation, name="q_1")(x)
     return jnp.concatenate([q1, q2], axis=-1)
+
+
+def critic_network(config) -> TwinQNetwork:
+  """The critic of a TrainConfig (hidden_sizes, critic_layer_norm, activation): the one definition that training
+  and the particle policy's acting both apply."""
+  return TwinQNetwork(tuple(config.hidden_sizes), bool(config.critic_layer_norm), config.activation)
 
 
 class GaussianPolicyNetwork(nn.Module):
@@ -52,10 +70,11 @@ class GaussianPolicyNetwork(nn.Module):
   std = MIN_STD + softplus(raw) clipped at MAX_STD."""
   action_size: int
   hidden_sizes: Sequence[int]
+  activation: str = "swish"
 
   @nn.compact
   def __call__(self, observation: chex.Array) -> tuple[chex.Array, chex.Array]:
-    out = MLP((*self.hidden_sizes, 2 * self.action_size))(observation)
+    out = MLP((*self.hidden_sizes, 2 * self.action_size), activation=self.activation)(observation)
     mean, raw_std = jnp.split(out, 2, axis=-1)
     std = jnp.minimum(MIN_STD + jax.nn.softplus(raw_std), MAX_STD)
     return mean, std
@@ -65,11 +84,12 @@ class PushforwardPolicyNetwork(nn.Module):
   """Implicit policy u = g_θ(s, z), z ∼ N(0, I_latent): (obs [..., o], z [..., l]) -> u [..., a]."""
   action_size: int
   hidden_sizes: Sequence[int]
+  activation: str = "swish"
 
   @nn.compact
   def __call__(self, observation: chex.Array, latent: chex.Array) -> chex.Array:
     x = jnp.concatenate([observation, latent], axis=-1)
-    return MLP((*self.hidden_sizes, self.action_size))(x)
+    return MLP((*self.hidden_sizes, self.action_size), activation=self.activation)(x)
 
 
 class LatentGaussianNetwork(nn.Module):
@@ -78,11 +98,12 @@ class LatentGaussianNetwork(nn.Module):
   law with Gaussian noise of its own."""
   action_size: int
   hidden_sizes: Sequence[int]
+  activation: str = "swish"
 
   @nn.compact
   def __call__(self, observation: chex.Array, latent: chex.Array) -> tuple[chex.Array, chex.Array]:
     x = jnp.concatenate([observation, latent], axis=-1)
-    mean, raw_std = jnp.split(MLP((*self.hidden_sizes, 2 * self.action_size))(x), 2, axis=-1)
+    mean, raw_std = jnp.split(MLP((*self.hidden_sizes, 2 * self.action_size), activation=self.activation)(x), 2, axis=-1)
     return mean, jnp.minimum(MIN_STD + jax.nn.softplus(raw_std), MAX_STD)
 
 

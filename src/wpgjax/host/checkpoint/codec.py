@@ -64,20 +64,31 @@ def is_excluded(path: str, prefixes: Sequence[str]) -> bool:
   return any(path == p or path.startswith(p + "/") for p in prefixes)
 
 
-def encode(tree: Any, exclude: Sequence[str]) -> tuple[dict[str, Any], dict[str, str]]:
-  """The leaves to store {path: array} (keys as raw key data, excluded prefixes left out) and the dtypes of
-  the key leaves {path: str(dtype)}."""
+def encode(tree: Any, exclude: Sequence[str]) -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
+  """The leaves to store {path: array} (keys as raw key data, excluded prefixes left out), the dtypes of
+  the key leaves {path: str(dtype)}, and the zero-size leaves {path: {"shape", "dtype"}}: they hold no values
+  (orbax refuses to store them; e.g. an MJX state's contact arrays with no contacts), so only their shape and
+  dtype are recorded and `empty_array` rebuilds them exactly."""
   paths, leaves, _ = tree_paths(tree)
   stored: dict[str, Any] = {}
   keys: dict[str, str] = {}
+  empty: dict[str, Any] = {}
   for path, leaf in zip(paths, leaves):
     if is_excluded(path, exclude):
       continue
     if is_key(leaf):
       keys[path] = str(leaf.dtype)
       leaf = jax.random.key_data(leaf)
-    stored[path] = leaf
-  return stored, keys
+    if np.size(leaf) == 0:
+      empty[path] = {"shape": list(np.shape(leaf)), "dtype": str(leaf.dtype)}
+    else:
+      stored[path] = leaf
+  return stored, keys, empty
+
+
+def empty_array(struct: jax.ShapeDtypeStruct) -> jax.Array:
+  """The zero-size array of `struct`'s shape and dtype, placed with its sharding."""
+  return jax.device_put(np.zeros(struct.shape, struct.dtype), struct.sharding)
 
 
 def decode(paths: Sequence[str], leaves: Sequence[Any], treedef: Any, flat: Mapping[str, Any]) -> Any:

@@ -98,11 +98,11 @@ class Checkpointer:
     if latest is not None and step <= latest:
       raise CheckpointError(f"refusing to save step {step} in {self.directory}: step {latest} exists and "
                             "checkpoints are never overwritten")
-    stored, keys = codec.encode(tree, exclude)
+    stored, keys, empty = codec.encode(tree, exclude)
     score = None if score is None or not math.isfinite(float(score)) else float(score)
     full_meta = normalise_json({
         **(meta or {}), "format": FORMAT, "wpgjax_version": package_version(), "step": step, "score": score,
-        "excluded": list(exclude), "keys": keys,
+        "excluded": list(exclude), "keys": keys, "empty": empty,
         "fingerprint": integrity.fingerprint_dict(list(stored), list(stored.values())),
     })
     ocp = self._ocp
@@ -147,10 +147,12 @@ class Checkpointer:
     paths, leaves, treedef = codec.tree_paths(template)
     targets, problems = validation.restore_targets(where, paths, leaves, list(meta.get("excluded", [])),
                                                    dict(meta.get("keys", {})))
-    problems += validation.compare_with_saved(targets, self._saved_arrays(step))
+    targets, empty, empty_problems = validation.split_empty(targets, dict(meta.get("empty", {})))
+    problems += empty_problems + validation.compare_with_saved(targets, self._saved_arrays(step))
     validation.raise_mismatch(where, problems)
     flat = self._read_arrays(step, targets)
     integrity.verify(where, flat, dict(meta.get("fingerprint", {})))
+    flat.update({path: codec.empty_array(struct) for path, struct in empty.items()})
     return codec.decode(paths, leaves, treedef, flat), meta
 
   def _where(self, step: int) -> str:

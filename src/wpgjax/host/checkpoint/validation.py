@@ -3,6 +3,7 @@ and every difference in structure, shape, dtype or key type, reported together i
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping, Sequence
 
 import jax
@@ -11,7 +12,7 @@ import numpy as np
 from wpgjax.host.checkpoint.codec import abstract, is_excluded, is_key, key_data_struct
 from wpgjax.host.checkpoint.version import CheckpointError
 
-__all__ = ["restore_targets", "compare_with_saved", "raise_mismatch"]
+__all__ = ["restore_targets", "compare_with_saved", "split_empty", "raise_mismatch"]
 
 
 def restore_targets(where: str, paths: Sequence[str], leaves: Sequence[Any], excluded: Sequence[str],
@@ -63,3 +64,20 @@ def raise_mismatch(where: str, problems: Sequence[str]) -> None:
     shown = "; ".join(problems[:10]) + (f"; ... ({len(problems) - 10} more)" if len(problems) > 10 else "")
     raise CheckpointError(f"checkpoint {where} does not match this train state ({shown}); it was written by "
                           "another config or code version")
+
+
+def split_empty(targets: Mapping[str, jax.ShapeDtypeStruct], saved_empty: Mapping[str, Any]
+                ) -> tuple[dict[str, jax.ShapeDtypeStruct], dict[str, jax.ShapeDtypeStruct], list[str]]:
+  """(targets to read, zero-size targets to rebuild, problems): a zero-size leaf is stored as its shape and
+  dtype only (`codec.encode`), which must match the template's."""
+  to_read = {p: t for p, t in targets.items() if math.prod(t.shape) != 0}
+  empty = {p: t for p, t in targets.items() if math.prod(t.shape) == 0}
+  problems = []
+  for path, struct in empty.items():
+    saved = saved_empty.get(path)
+    if saved is None:
+      problems.append(f"{path}: missing from the checkpoint")
+    elif tuple(saved["shape"]) != tuple(struct.shape) or np.dtype(saved["dtype"]) != struct.dtype:
+      problems.append(f"{path}: saved {saved['dtype']}{saved['shape']}, expected {struct.dtype}{list(struct.shape)}")
+  problems += [f"{path}: in the checkpoint but not in the train state" for path in saved_empty if path not in targets]
+  return to_read, empty, problems

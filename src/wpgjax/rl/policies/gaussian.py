@@ -26,6 +26,7 @@ class TanhGaussianPolicy:
   """Diagonal Gaussian on u with an exact density; the next-state value uses one sample and exact log π (SAC)."""
   action_size: int
   hidden_sizes: tuple[int, ...]
+  activation: str = "swish"
   name: str = "tanh_gaussian"
   projections = ("wpo", "wppg")
   # what `presets(env, policy=...)` implies:
@@ -35,11 +36,11 @@ class TanhGaussianPolicy:
 
   @classmethod
   def from_config(cls, config, action_size: int) -> "TanhGaussianPolicy":
-    return cls(action_size, config.hidden_sizes)
+    return cls(action_size, config.hidden_sizes, config.activation)
 
   @property
   def network(self) -> networks.GaussianPolicyNetwork:
-    return networks.GaussianPolicyNetwork(self.action_size, self.hidden_sizes)
+    return networks.GaussianPolicyNetwork(self.action_size, self.hidden_sizes, self.activation)
 
   def init(self, key: chex.PRNGKey, observation: chex.Array):
     return self.network.init(key, observation)

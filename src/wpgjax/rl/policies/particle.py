@@ -59,6 +59,8 @@ class ParticlePolicy:
   refine_steps: int
   refine_method: str = "ula"
   entropy_estimator: str = "knn"
+  critic_layer_norm: bool = False
+  activation: str = "swish"
   name: str = "particle"
   projections = ("amortized",)
   # what `presets(env, policy=...)` implies:
@@ -71,15 +73,17 @@ class ParticlePolicy:
   @classmethod
   def from_config(cls, config, action_size: int) -> "ParticlePolicy":
     return cls(action_size, config.hidden_sizes, config.latent_size, config.wpg.num_action_samples,
-               config.refine_steps, config.wpg.refine_method, config.entropy_estimator)
+               config.refine_steps, config.wpg.refine_method, config.entropy_estimator, config.critic_layer_norm,
+               config.activation)
 
   @property
   def network(self) -> networks.LatentGaussianNetwork:
-    return networks.LatentGaussianNetwork(self.action_size, self.hidden_sizes)
+    return networks.LatentGaussianNetwork(self.action_size, self.hidden_sizes, self.activation)
 
   @property
   def critic(self) -> networks.TwinQNetwork:
-    return networks.TwinQNetwork(self.hidden_sizes)
+    """The training critic's network (`networks.critic_network`), applied here to act."""
+    return networks.critic_network(self)
 
   def init(self, key: chex.PRNGKey, observation: chex.Array):
     return self.network.init(key, observation, jnp.zeros((self.latent_size,)))

@@ -35,6 +35,7 @@ class PushforwardPolicy:
   latent_size: int
   num_samples: int
   entropy_estimator: str = "knn"
+  activation: str = "swish"
   name: str = "pushforward"
   projections = ("wppg",)
   # what `presets(env, policy=...)` implies:
@@ -46,11 +47,11 @@ class PushforwardPolicy:
   @classmethod
   def from_config(cls, config, action_size: int) -> "PushforwardPolicy":
     return cls(action_size, config.hidden_sizes, config.latent_size, config.wpg.num_action_samples,
-               config.entropy_estimator)
+               config.entropy_estimator, config.activation)
 
   @property
   def network(self) -> networks.PushforwardPolicyNetwork:
-    return networks.PushforwardPolicyNetwork(self.action_size, self.hidden_sizes)
+    return networks.PushforwardPolicyNetwork(self.action_size, self.hidden_sizes, self.activation)
 
   def init(self, key: chex.PRNGKey, observation: chex.Array):
     return self.network.init(key, observation, jnp.zeros((self.latent_size,)))
