@@ -50,7 +50,7 @@ QUIET = dict(progress=False, verbose=False, plot=False, tensorboard=False)
 def test_unknown_env_lists_the_registered_names_before_compiling():
   assert "test_drift_to_target" in registered_env_names() and "multimodal_bandit" in registered_env_names()
   with pytest.raises(ValueError, match=r"TrainConfig.env must be one of \[.*'test_drift_to_target'.*\], got "
-                                       r"'test_drift' \(the names registered with brax.envs.register_environment\)"):
+                                       r"'test_drift' \(the names registered with brax.envs.register_environment"):
     TrainConfig(env="test_drift")
 
 

@@ -21,14 +21,6 @@ NUM_TASKS = 25  # mujoco_playground 0.2.0's DM Control suite
 TASKS = list(playground.task_names())
 
 
-def _one_task_per_model(tasks):
-  """The first task of each distinct model (XML file): tracing every task costs ~2 min, one per model half."""
-  by_model = {}
-  for name in tasks:
-    by_model.setdefault(playground.load(name).xml_path, name)
-  return sorted(by_model.values())
-
-
 def test_every_task_is_registered_with_its_own_time_limit_on_mjx():
   assert len(TASKS) == NUM_TASKS and "dm_control/CartpoleSwingup" in TASKS
   assert set(TASKS) <= set(envs.registered_env_names())
@@ -54,33 +46,15 @@ def test_bad_task_and_backend_are_named():
     envs.make_env("dm_control/PointMass", backend="spring")
 
 
-def _abstract_step(name):
-  """Shapes of reset and of one step_and_autoreset of 2 envs of task `name` (traced, not compiled)."""
-  env = envs.make_env(name, episode_length=10)
-  state = jax.eval_shape(lambda key: envs.reset_envs(env, key, 2), jax.random.key(0))
-  action = jax.ShapeDtypeStruct((2, env.action_size), jnp.float32)
-  continued, transition = jax.eval_shape(lambda s, a, k: envs.step_and_autoreset(env, s, a, k), state, action,
-                                         jax.random.key(1))
-  return env, state, continued, transition
-
-
 def test_every_task_loads_with_its_sizes():
   for name in TASKS:
     env = playground.load(name)
     assert env.action_size > 0 and env.mj_model.nq > 0 and env.dt > 0, name  # (observation_size traces reset)
 
 
-@pytest.mark.parametrize("name", _one_task_per_model(TASKS))
-def test_each_model_traces_reset_and_step(name):
-  env, state, continued, transition = _abstract_step(name)
-  assert env.action_size > 0 and state.obs.ndim == 2 and state.obs.shape[0] == 2, name
-  assert jax.tree.structure(continued) == jax.tree.structure(state)
-  assert transition.next_observation.shape == state.obs.shape and transition.reward.shape == (2,)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", TASKS)
-def test_every_task_steps_with_finite_rewards(name):  # 10-120 s of compile per task: slow tier
+def test_every_task_steps_with_finite_rewards(name):  # 10-60 s of compile per task: slow tier
   env = envs.make_env(name, episode_length=4)
   state = envs.reset_envs(env, jax.random.key(0), 2)
   step = jax.jit(lambda s, a, k: envs.step_and_autoreset(env, s, a, k))
@@ -123,19 +97,34 @@ TINY = ["--env", "dm_control/CartpoleSwingup", "--set", "num_timesteps=2048", "-
         "--quiet"]
 
 
+def test_an_env_state_with_empty_contact_arrays_checkpoints_exactly(tmp_path):
+  from wpgjax._testing import leaves_as_numpy
+  from wpgjax.host.checkpoint import Checkpointer
+
+  env = envs.make_env("dm_control/CartpoleSwingup", episode_length=3)
+  state = jax.jit(lambda key: envs.reset_envs(env, key, 2))(jax.random.key(0))
+  assert any(leaf.size == 0 for leaf in jax.tree.leaves(state))  # MJX keeps zero-size contact arrays
+  with Checkpointer(tmp_path / "ck") as c:
+    c.save(1, {"env_state": state}, wait=True)
+    restored, _ = c.restore(1, jax.eval_shape(lambda: {"env_state": state}))
+  assert jax.tree.structure(restored["env_state"]) == jax.tree.structure(state)
+  for a, b in zip(leaves_as_numpy(restored["env_state"]), leaves_as_numpy(state)):
+    assert a.shape == b.shape and a.dtype == b.dtype
+    np.testing.assert_array_equal(a, b)
+
+
 def test_a_task_trains_checkpoints_resumes_evaluates_and_renders_through_the_cli(tmp_path, capsys):
+  # Resume equal to the uninterrupted run is tested on Brax envs (tests/host, tests/rl/test_custom_env.py); the
+  # Playground-specific part, the env state's exact round trip, is the test above.
   from wpgjax.host import cli
 
-  full, workdir = str(tmp_path / "full"), str(tmp_path / "run")
-  assert cli.main(["train", *TINY, "--workdir", full, "--no-tensorboard"]) == 0
+  workdir = str(tmp_path / "run")
   assert cli.main(["train", *TINY, "--workdir", workdir, "--no-tensorboard", "--stop-after-evals", "1"]) == 0
   assert cli.main(["train", "--workdir", workdir, "--resume", "--no-progress", "--quiet"]) == 0
   capsys.readouterr()
-  rows = {path: [json.loads(line) for line in open(os.path.join(path, "metrics.jsonl"))] for path in (full, workdir)}
-  assert [r["env_steps"] for r in rows[workdir]] == [r["env_steps"] for r in rows[full]]
-  for resumed, uninterrupted in zip(rows[workdir], rows[full]):
-    assert resumed["eval/episode_reward"] == uninterrupted["eval/episode_reward"]
-    assert resumed["training/critic_loss"] == uninterrupted["training/critic_loss"]
+  rows = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
+  assert len(rows) == 4 and rows[0]["env_steps"] < rows[-1]["env_steps"]  # 2 seeds × 2 evaluations
+  assert all(np.isfinite(r["eval/episode_reward"]) and np.isfinite(r["training/critic_loss"]) for r in rows)
   assert cli.main(["eval", "--workdir", workdir, "--episodes", "2", "--json",
                    "--render", str(tmp_path / "cartpole.html")]) == 0
   result = json.loads(capsys.readouterr().out)
