@@ -1,4 +1,5 @@
-"""Brax environments (and the DM Control suite through MuJoCo Playground, `wpgjax.rl.playground`) by name, batched with episode limits and an auto-reset that keeps the true final state.
+"""Brax environments (and the DM Control suite through MuJoCo Playground, `wpgjax.rl.playground`) by name,
+batched with episode limits and an auto-reset that keeps the true final state.
 
 Brax's own AutoResetWrapper overwrites the observation of a finished episode with the reset observation, so a
 transition that ends in a time limit cannot bootstrap from its real next state (Brax's SAC masks such
@@ -20,8 +21,8 @@ import jax.numpy as jnp
 
 from wpgjax.rl import playground
 
-__all__ = ["BACKENDS", "registered_env_names", "brax_env_names", "check_env_name", "backends_for", "default_backend", "make_env",
-           "EnvStep", "step_and_autoreset", "reset_envs", "viewer"]
+__all__ = ["BACKENDS", "registered_env_names", "brax_env_names", "check_env_name", "backends_for", "default_backend",
+           "make_env", "EnvStep", "step_and_autoreset", "reset_envs", "viewer"]
 
 BACKENDS = ("generalized", "spring", "positional", "mjx")  # Brax's physics pipelines
 
@@ -73,7 +74,7 @@ def backends_for(name: str) -> tuple[str, ...]:
 
 def default_backend(name: str) -> str:
   """"mjx" (MJX's JAX pipeline) for "dm_control/" names, else Brax's default "generalized"."""
-  return backends_for(name)[0] if playground.is_playground_name(name) else "generalized"
+  return "mjx" if playground.is_playground_name(name) else "generalized"
 
 
 def _accepts_backend(env_class) -> bool:

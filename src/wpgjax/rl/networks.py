@@ -13,9 +13,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-__all__ = ["ACTIVATIONS", "MLP", "TwinQNetwork", "critic_network", "GaussianPolicyNetwork", "PushforwardPolicyNetwork", "LatentGaussianNetwork",
-           "gaussian_log_prob",
-           "MIN_STD", "MAX_STD"]
+__all__ = ["ACTIVATIONS", "MLP", "TwinQNetwork", "critic_network", "GaussianPolicyNetwork",
+           "PushforwardPolicyNetwork", "LatentGaussianNetwork", "gaussian_log_prob", "MIN_STD", "MAX_STD"]
 
 MIN_STD = 1e-3
 MAX_STD = 10.0
@@ -103,7 +102,8 @@ class LatentGaussianNetwork(nn.Module):
   @nn.compact
   def __call__(self, observation: chex.Array, latent: chex.Array) -> tuple[chex.Array, chex.Array]:
     x = jnp.concatenate([observation, latent], axis=-1)
-    mean, raw_std = jnp.split(MLP((*self.hidden_sizes, 2 * self.action_size), activation=self.activation)(x), 2, axis=-1)
+    out = MLP((*self.hidden_sizes, 2 * self.action_size), activation=self.activation)(x)
+    mean, raw_std = jnp.split(out, 2, axis=-1)
     return mean, jnp.minimum(MIN_STD + jax.nn.softplus(raw_std), MAX_STD)
 
 
