@@ -15,8 +15,7 @@ import pytest
 from wpgjax._testing import step_across_time_limit
 from wpgjax.rl import TrainConfig, envs, playground, presets
 
-pytest.importorskip("mujoco_playground", reason="the playground extra (the test extra installs it)")
-
+# The test extra installs the playground extra: no skip here, so a broken install fails loudly.
 NUM_TASKS = 25  # mujoco_playground 0.2.0's DM Control suite
 TASKS = list(playground.task_names())
 
