@@ -1,5 +1,6 @@
 """A saved run, read back: `load` (a checkpoint of a workdir), `evaluate` (deterministic evaluation episodes of
-every run's saved policy) and `render_episode` (Brax's HTML viewer of one episode, Brax and DM Control envs alike)."""
+every run's saved policy) and `render_episode` (Brax's HTML viewer of one episode, Brax and DM Control envs
+alike)."""
 
 from __future__ import annotations
 
