@@ -6,9 +6,10 @@ For each env's preset (one seed, the first device):
 - epoch: the compiled epoch's wall-clock (median of `--repeats` calls after a warm-up call);
 - the pieces of one epoch, each jitted and compiled on its own and timed as the median of `--repeats` calls
   (`Trainer.pieces`): `act_and_env_step` (one draw of the executed law per env and one env step into the
-  replay buffer), `critic_update` and `actor_update` (one gradient step each, batch sampling included),
+  replay buffer), `update` (one whole gradient step: batch, next-state values, critic, actor and τ),
+  `critic_update` (its batch, next-state values and critic step; the actor's share is update − critic_update),
   `evaluate` (the deterministic policy's episodes) and `diagnostics`. The epoch does
-  steps_per_eval × (act_and_env_step + grad_updates_per_step × (critic_update + actor_update)) + evaluate +
+  steps_per_eval × (act_and_env_step + grad_updates_per_step × update) + evaluate +
   diagnostics; `pieces_sum_s` is that sum and `pieces_over_epoch` its ratio to the measured epoch (below 1 where
   the fused scan saves dispatches, above where it does not);
 - host: the runner's work between epochs (metrics files, TensorBoard, plots, checkpoints), from
@@ -71,16 +72,15 @@ def breakdown(env: str, repeats: int, policy: str | None) -> dict:
     _timed(compiled, state, hp, key)
     runs = [_timed(compiled, state, hp, k)[1] for k in jax.random.split(jax.random.key(1), repeats)]
     pieces[name] = {"median_s": statistics.median(runs), "compile_s": compile_s}
-  per_iteration = pieces["act_and_env_step"]["median_s"] + config.grad_updates_per_step * (
-      pieces["critic_update"]["median_s"] + pieces["actor_update"]["median_s"])
+  actor_s = max(pieces["update"]["median_s"] - pieces["critic_update"]["median_s"], 0.0)
+  per_iteration = pieces["act_and_env_step"]["median_s"] + config.grad_updates_per_step * pieces["update"]["median_s"]
   pieces_sum = (config.steps_per_eval * per_iteration + pieces["evaluate"]["median_s"]
                 + pieces["diagnostics"]["median_s"])
   epoch_s = statistics.median(epoch_times)
   share = {"env_stepping": config.steps_per_eval * pieces["act_and_env_step"]["median_s"] / pieces_sum,
            "critic_update": config.steps_per_eval * config.grad_updates_per_step
            * pieces["critic_update"]["median_s"] / pieces_sum,
-           "actor_update": config.steps_per_eval * config.grad_updates_per_step
-           * pieces["actor_update"]["median_s"] / pieces_sum,
+           "actor_update": config.steps_per_eval * config.grad_updates_per_step * actor_s / pieces_sum,
            "evaluate": pieces["evaluate"]["median_s"] / pieces_sum,
            "diagnostics": pieces["diagnostics"]["median_s"] / pieces_sum}
   with tempfile.TemporaryDirectory() as workdir:

@@ -46,7 +46,7 @@ def test_bad_train_config_names_field(overrides, message):
     (dict(projection="ppo"), r"TrainConfig.wpg.projection must be one of \['wpo', 'wppg', 'amortized'\]"),
     (dict(step_size=0.0), r"TrainConfig.wpg.step_size must be a finite number > 0"),
     (dict(num_action_samples=0), r"TrainConfig.wpg.num_action_samples must be a positive int"),
-    (dict(refine_method="hmc"), r"TrainConfig.wpg.refine_method must be one of \['ula', 'mala'\]"),
+    (dict(refine_method="hmc"), r"TrainConfig.wpg.refine_method must be one of \['ula', 'tamed_ula', 'mala'\]"),
     (dict(refine_steps=-1), r"TrainConfig.wpg.refine_steps must be a non-negative int"),
     (dict(wppg_move="adam"), r"TrainConfig.wpg.wppg_move must be one of"),
 ])

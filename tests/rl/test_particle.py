@@ -59,8 +59,9 @@ def test_next_value_is_mean_q_plus_tau_entropy_of_the_refined_cloud(particle_set
   config, nets, params = particle_setup
   family, key = nets.policy, jax.random.key(2)
   q_fn = agent.critic_q_fn(nets, params.critic, OBS)
-  value = family.next_value(params, OBS, key, q_fn, TAU)
+  value, samples = family.next_value(params, OBS, key, q_fn, TAU)
   cloud = family.sample(params, OBS, key, config.wpg.num_action_samples).u
+  np.testing.assert_array_equal(samples.u, cloud)
   proposal = family.propose(params, OBS, jax.random.split(key)[0], config.wpg.num_action_samples).u
   assert not np.allclose(cloud, proposal)  # the executed law is refined, not the proposal
   log_jac = jax.vmap(core.log_abs_det_jacobian)(cloud)
@@ -71,7 +72,7 @@ def test_next_value_is_mean_q_plus_tau_entropy_of_the_refined_cloud(particle_set
 def _soft_values(nets, params, keys):
   """F(π) = E[Q] + τH of the executed law, as the critic's target computes it, one estimate per key."""
   q_fn = agent.critic_q_fn(nets, params.critic, OBS)
-  return np.asarray(jax.vmap(lambda k: nets.policy.next_value(params, OBS, k, q_fn, params.tau))(keys))
+  return np.asarray(jax.vmap(lambda k: nets.policy.next_value(params, OBS, k, q_fn, params.tau)[0])(keys))
 
 
 def test_actor_updates_ascend_the_functional_the_critic_evaluates(particle_setup):
@@ -89,6 +90,29 @@ def test_actor_updates_ascend_the_functional_the_critic_evaluates(particle_setup
   eval_keys = jax.random.split(jax.random.key(4), 400)  # common random numbers: a paired comparison
   gain = _soft_values(nets, params.replace(policy=trained), eval_keys) - _soft_values(nets, params, eval_keys)
   assert gain.mean() > 4 * gain.std() / np.sqrt(gain.size), (gain.mean(), gain.std())
+
+
+def test_the_actor_fit_on_the_target_cloud_is_the_fit_on_its_own_draws(particle_setup):
+  """The trainer fits the proposal at s' to the cloud the critic's target drew there with the same key
+  (`shares_target_cloud`): loss, gradient and entropy equal those of drawing the executed law afresh."""
+  config, nets, params = particle_setup
+  assert nets.policy.shares_target_cloud
+  key = jax.random.key(6)
+  q_fn = agent.critic_q_fn(nets, params.critic, OBS)
+  _, target_cloud = nets.policy.next_value(params, OBS, key, q_fn, TAU)
+
+  def loss_and_entropy(policy, executed):
+    return agent.actor_loss_one(nets, params.replace(policy=policy), OBS, key, 0.1, executed)
+
+  (own_loss, own_entropy), own_grad = jax.value_and_grad(loss_and_entropy, has_aux=True)(params.policy, None)
+  (shared_loss, shared_entropy), shared_grad = jax.value_and_grad(loss_and_entropy, has_aux=True)(
+      params.policy, target_cloud)
+  np.testing.assert_allclose(shared_loss, own_loss, rtol=1e-6)
+  np.testing.assert_allclose(shared_entropy, own_entropy, rtol=1e-6)
+  for a, b in zip(jax.tree.leaves(shared_grad), jax.tree.leaves(own_grad)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+  other = nets.policy.sample(params, OBS, jax.random.key(7), config.wpg.num_action_samples)
+  assert not np.allclose(loss_and_entropy(params.policy, other)[0], own_loss)  # the cloud is what is fitted
 
 
 def test_make_policy_draws_the_executed_law_refined_on_the_critic(particle_setup):

@@ -104,7 +104,7 @@ def test_make_policy_is_brax_compatible(fast_run, fast_config):
     assert np.all(np.abs(np.asarray(actions)) <= 1.0)
 
 
-@pytest.mark.parametrize("method", ["ula", "mala"])
+@pytest.mark.parametrize("method", ["ula", "tamed_ula", "mala"])
 def test_particle_policy_with_langevin_refinement_runs_finite(method):
   # Refinement belongs to the particle policy (whose critic evaluates the refined law); the Gaussian rejects it.
   cfg = presets("fast", num_timesteps=2048, num_evals=1, policy="particle",
@@ -119,7 +119,7 @@ def test_trainer_pieces_are_the_parts_of_an_iteration(fast_run, fast_config):
   """`Trainer.pieces` (timed apart by benchmarks/time_breakdown.py) act on a real state as the epoch does."""
   train, _, state, _, _ = fast_run
   pieces, hp, key = train.trainer.pieces, fast_config.hyperparams(), jax.random.key(3)
-  assert set(pieces) == {"act_and_env_step", "critic_update", "actor_update", "evaluate", "diagnostics"}
+  assert set(pieces) == {"act_and_env_step", "critic_update", "update", "evaluate", "diagnostics"}
   stepped = jax.jit(pieces["act_and_env_step"])(state, hp, key)
   assert int(stepped.env_steps) == int(state.env_steps) + fast_config.num_envs * fast_config.action_repeat
   critic_params, _, loss = jax.jit(pieces["critic_update"])(state, hp, key)

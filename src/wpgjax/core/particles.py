@@ -6,7 +6,7 @@ Notation (docs/theory.md §3): particles A ∈ R^{N×d} represent π(·|s); q_fn
 
 from __future__ import annotations
 
-__all__ = ['ula_step', 'MALAInfo', 'mala_step_with_info', 'mala_step', 'svgd_direction', 'svgd_step', 'wpg_step', 'wpg_flow', 'METHODS']
+__all__ = ['ula_step', 'tamed_ula_step', 'MALAInfo', 'mala_step_with_info', 'mala_step', 'svgd_direction', 'svgd_step', 'wpg_step', 'wpg_flow', 'METHODS']
 
 from typing import Callable, NamedTuple
 
@@ -18,7 +18,7 @@ from wpgjax import _validation
 from wpgjax.core import kernels
 
 QFunction = Callable[[chex.Array], chex.Array]
-METHODS = ("ula", "mala", "svgd")
+METHODS = ("ula", "tamed_ula", "mala", "svgd")
 
 
 def _q_and_grad(q_fn: QFunction, particles: chex.Array) -> tuple[chex.Array, chex.Array]:
@@ -46,6 +46,24 @@ def ula_step(key: chex.PRNGKey, particles: chex.Array, q_fn: QFunction, step_siz
   return particles + step_size * grad_q + jnp.sqrt(2.0 * tau * step_size) * noise
 
 
+def tamed_ula_step(key: chex.PRNGKey, particles: chex.Array, q_fn: QFunction, step_size: chex.Numeric,
+                   tau: chex.Numeric) -> chex.Array:
+  """One tamed WPGD step (TULA, Brosse, Durmus, Moulines & Sabanis 2019): ULA with the drift divided by
+  1 + η‖∇Q‖ per particle,
+
+      A_{k+1} = A_k + η ∇_a Q(A_k) / (1 + η‖∇_a Q(A_k)‖) + sqrt(2τη) ξ,   ξ ∼ N(0, I_d),
+
+  so a drift step is shorter than 1 however steep Q is (plain ULA diverges there), and equals ULA's to
+  O(η²‖∇Q‖²) where Q is flat. One q_fn gradient per step, like ULA (MALA takes two). Its stationary law tends
+  to p ∝ exp(Q/τ) as η → 0, with an O(η) bias like ULA's.  particles: [N, d] -> [N, d].
+  """
+  _check_step_inputs(particles, step_size, tau)
+  _, grad_q = _q_and_grad(q_fn, particles)
+  drift = step_size * grad_q / (1.0 + step_size * jnp.linalg.norm(grad_q, axis=-1, keepdims=True))
+  noise = jax.random.normal(key, particles.shape, particles.dtype)
+  return particles + drift + jnp.sqrt(2.0 * tau * step_size) * noise
+
+
 class MALAInfo(NamedTuple):
   """Per-particle acceptance probabilities [N] and the accept decisions [N] of a MALA step."""
   acceptance_probability: chex.Array
@@ -63,8 +81,15 @@ def mala_step_with_info(key: chex.PRNGKey, particles: chex.Array, q_fn: QFunctio
   particles: [N, d] -> ([N, d], MALAInfo).
   """
   _check_step_inputs(particles, step_size, tau)
+  new_particles, _, _, info = _mala_transition(key, particles, *_q_and_grad(q_fn, particles), q_fn, step_size, tau)
+  return new_particles, info
+
+
+def _mala_transition(key, particles, q_x, grad_x, q_fn, step_size, tau):
+  """One MALA step from particles [N, d] whose Q [N] and ∇Q [N, d] are given: returns the new particles with
+  their Q and ∇Q (the proposal's where accepted, the old ones where not) and the MALAInfo, so a chain evaluates
+  q_fn once per step instead of twice."""
   key_noise, key_accept = jax.random.split(key)
-  q_x, grad_x = _q_and_grad(q_fn, particles)
   noise = jax.random.normal(key_noise, particles.shape, particles.dtype)
   proposal = particles + step_size * grad_x + jnp.sqrt(2.0 * tau * step_size) * noise
   q_y, grad_y = _q_and_grad(q_fn, proposal)
@@ -76,8 +101,9 @@ def mala_step_with_info(key: chex.PRNGKey, particles: chex.Array, q_fn: QFunctio
   acceptance_probability = jnp.exp(jnp.minimum(log_alpha, 0.0))
   uniform = jax.random.uniform(key_accept, log_alpha.shape, particles.dtype)
   accepted = jnp.log(uniform) < log_alpha
-  new_particles = jnp.where(accepted[:, None], proposal, particles)
-  return new_particles, MALAInfo(acceptance_probability, accepted)
+  keep = lambda new, old: jnp.where(accepted.reshape(accepted.shape + (1,) * (new.ndim - 1)), new, old)
+  return (keep(proposal, particles), keep(q_y, q_x), keep(grad_y, grad_x),
+          MALAInfo(acceptance_probability, accepted))
 
 
 def mala_step(key: chex.PRNGKey, particles: chex.Array, q_fn: QFunction, step_size: chex.Numeric,
@@ -116,7 +142,7 @@ def svgd_step(key: chex.PRNGKey, particles: chex.Array, q_fn: QFunction, step_si
   return particles + step_size * svgd_direction(particles, grad_q, tau, lengthscale)
 
 
-_STEPS = {"ula": ula_step, "mala": mala_step, "svgd": svgd_step}
+_STEPS = {"ula": ula_step, "tamed_ula": tamed_ula_step, "mala": mala_step, "svgd": svgd_step}
 
 
 def wpg_step(key: chex.PRNGKey, particles: chex.Array, q_fn: QFunction, *, step_size: chex.Numeric,
@@ -124,6 +150,7 @@ def wpg_step(key: chex.PRNGKey, particles: chex.Array, q_fn: QFunction, *, step_
   """One particle WPG step for one state, moving π(·|s) toward the Gibbs policy p ∝ exp(Q/τ).
 
   method: "ula" (WPGD, A + η∇Q + sqrt(2τη)ξ — the algorithm the convergence theorem covers),
+          "tamed_ula" (WPGD with the drift η∇Q/(1 + η‖∇Q‖): bounded steps on steep Q),
           "mala" (Metropolis-adjusted ULA: exact invariance for fixed Q), or
           "svgd" (deterministic kernelized flow with the same time scale).
   key: PRNG key; particles: [N, d]; q_fn: [d] -> scalar soft Q. Returns [N, d].
@@ -144,13 +171,21 @@ def wpg_flow(key: chex.PRNGKey, particles: chex.Array, q_fn: QFunction, *, step_
   if not isinstance(num_steps, int) or num_steps < 0:
     raise ValueError(f"num_steps must be a non-negative int, got {num_steps!r}")
   _check_step_inputs(particles, step_size, tau)
-  step_fn = _STEPS[method]
+  if method == "mala":  # carry Q and ∇Q of the current particles: one q_fn evaluation per step, not two
+    def body(carry, step_key):
+      particles, q_x, grad_x = _mala_transition(step_key, *carry, q_fn, step_size, tau)[:3]
+      return (particles, q_x, grad_x), (particles if return_trajectory else None)
 
-  def body(carry, step_key):
-    new = step_fn(step_key, carry, q_fn, step_size, tau)
-    return new, (new if return_trajectory else None)
+    (final, _, _), trajectory = jax.lax.scan(body, (particles, *_q_and_grad(q_fn, particles)),
+                                             jax.random.split(key, num_steps))
+  else:
+    step_fn = _STEPS[method]
 
-  final, trajectory = jax.lax.scan(body, particles, jax.random.split(key, num_steps))
+    def body(carry, step_key):
+      new = step_fn(step_key, carry, q_fn, step_size, tau)
+      return new, (new if return_trajectory else None)
+
+    final, trajectory = jax.lax.scan(body, particles, jax.random.split(key, num_steps))
   if return_trajectory:
     return jnp.concatenate([particles[None], trajectory], axis=0)
   return final

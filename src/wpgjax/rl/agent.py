@@ -7,7 +7,7 @@ Actions a ∈ [−1, 1]^d are tanh(u) of an unsquashed u. For one state s with (
 - the policy family (`wpgjax.rl.policies`) samples u, estimates its entropy and the next-state soft value;
 - the actor loss projects one particle WPG step onto the network: entropy-regularized WPO (needs a density)
   or WPPG direction matching (needs only samples);
-- the critic target is the soft TD target of the family's next-state value.
+- the critic target is the soft TD target of the family's next-state value (`next_value_one`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from wpgjax.rl.policies.base import broadcast_observation
 from wpgjax.rl.policies.particle import amortized_wpgd_loss
 
 __all__ = ["PolicyParams", "PolicySamples", "AgentNetworks", "make_networks", "potential_fn", "critic_q_fn",
-           "critic_loss_one", "actor_loss_one", "StateDiagnostics", "state_diagnostics", "ACTOR_LOSSES"]
+           "next_value_one", "critic_loss_one", "actor_loss_one", "StateDiagnostics", "state_diagnostics",
+           "ACTOR_LOSSES"]
 
 Params = Any
 
@@ -60,14 +61,20 @@ def critic_q_fn(nets: AgentNetworks, critic_params: Params, observation: chex.Ar
       nets.critic.apply(critic_params, broadcast_observation(observation, actions.shape[0]), actions), axis=-1)
 
 
-def critic_loss_one(nets: AgentNetworks, critic_params: Params, target_critic_params: Params,
-                    policy_params: PolicyParams, observation: chex.Array, action: chex.Array, reward: chex.Array,
-                    discount_mask: chex.Array, next_observation: chex.Array, key: chex.PRNGKey,
-                    tau: chex.Numeric, discount: chex.Numeric, reward_scaling: chex.Numeric) -> chex.Array:
-  """½ Σ_j (Q_j(s, a) − y)² with y = c·r + γ·m·V(s'), m = 1 − termination (truncations bootstrap), and V(s')
-  the policy family's next-state soft value of its EXECUTED law under the target critic."""
+def next_value_one(nets: AgentNetworks, policy_params: PolicyParams, target_critic_params: Params,
+                   next_observation: chex.Array, key: chex.PRNGKey,
+                   tau: chex.Numeric) -> tuple[chex.Array, PolicySamples]:
+  """(V(s'), the samples it averaged over): the policy family's next-state soft value of its EXECUTED law under
+  the target critic (`next_value` of the family), at one state."""
   q_next = critic_q_fn(nets, target_critic_params, next_observation)
-  next_value = nets.policy.next_value(policy_params, next_observation, key, q_next, tau)
+  return nets.policy.next_value(policy_params, next_observation, key, q_next, tau)
+
+
+def critic_loss_one(nets: AgentNetworks, critic_params: Params, observation: chex.Array, action: chex.Array,
+                    reward: chex.Array, discount_mask: chex.Array, next_value: chex.Array,
+                    discount: chex.Numeric, reward_scaling: chex.Numeric) -> chex.Array:
+  """½ Σ_j (Q_j(s, a) − y)² with y = sg(c·r + γ·m·V(s')), m = 1 − termination (truncations bootstrap), and
+  V(s') from `next_value_one`."""
   target = jax.lax.stop_gradient(
       core.bootstrapped_target(reward_scaling * reward, 1.0 - discount_mask, discount, next_value))
   q_values = nets.critic.apply(critic_params, observation, action)
@@ -115,14 +122,20 @@ ACTOR_LOSSES = {"wpo": _wpo_loss, "wppg": _wppg_loss, "amortized": _amortized_lo
 
 
 def actor_loss_one(nets: AgentNetworks, params: PolicyParams, observation: chex.Array, key: chex.PRNGKey,
-                   wpg_step_size: chex.Numeric) -> tuple[chex.Array, chex.Array]:
+                   wpg_step_size: chex.Numeric,
+                   executed: PolicySamples | None = None) -> tuple[chex.Array, chex.Array]:
   """The policy update at one state (ACTOR_LOSSES[config.wpg.projection]) on the family's trainable samples
-  (`propose`, differentiable in params.policy); returns (loss, entropy estimate of the EXECUTED law: the
-  proposal refined by `refine`, which is the identity except for the particle family)."""
+  (`propose` with split(key)[0], differentiable in params.policy); returns (loss, entropy estimate of the
+  EXECUTED law: those proposals refined by `refine` with split(key)[1], i.e. `sample(params, observation,
+  key, M)`, which is the identity except for the particle family).
+
+  executed: that executed-law cloud when it was already drawn with this key (the critic target's, for a family
+  with `shares_target_cloud`), so its refinement is not repeated; the loss and entropy are then the same as
+  without it, up to the critic the refinement used."""
   wpg = nets.config.wpg
   key_sample, key_noise = jax.random.split(key)
   samples = nets.policy.propose(params, observation, key_sample, wpg.num_action_samples)
-  refined = nets.policy.refine(params, observation, samples, jax.random.fold_in(key_noise, 1))
+  refined = nets.policy.refine(params, observation, samples, key_noise) if executed is None else executed
   loss = ACTOR_LOSSES[wpg.projection](nets, params, observation, samples, refined, wpg_step_size, key_noise)
   return loss, nets.policy.entropy(refined)
 

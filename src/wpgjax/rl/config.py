@@ -28,7 +28,7 @@ __all__ = [
 
 PROJECTIONS = ("wpo", "wppg", "amortized")
 POLICIES = tuple(POLICY_FAMILIES)
-REFINE_METHODS = ("ula", "mala")
+REFINE_METHODS = ("ula", "tamed_ula", "mala")
 WPPG_MOVES = ("svgd",)
 ENTROPY_ESTIMATORS = ("knn", "kde")
 WPO_ENTROPY_TERMS = ("sampled", "expected")
@@ -78,8 +78,12 @@ class WPGConfig:
     policy's proposal into its executed law; None = the family's default (particle: 1; the others do not
     refine, and reject K > 0 because their critic evaluates the unrefined law).
   refine_method: "mala" (default: Metropolis-adjusted, exact invariance for a fixed critic, robust to the scale
-    of Q) or "ula" (the theorem's WPGD step). refine_step_size: η of those steps (default 0.2: on the fast env
-    and the multimodal bandit MALA at η = 0.2–0.4 learned where ULA at η ≤ 0.05 was slower; BENCHMARKS.md).
+    of Q; two critic gradients for the first step, one for each further step), "ula" (the theorem's WPGD step,
+    one critic gradient per step; it diverges where η‖∇Q‖ is large, e.g. inverted_double_pendulum at η = 0.2)
+    or "tamed_ula" (WPGD with the drift η∇Q/(1 + η‖∇Q‖): ULA's cost, bounded steps; `core.tamed_ula_step`;
+    an update costs ~22 % less than with MALA at K = 1, BENCHMARKS.md §8).
+    refine_step_size: η of those steps (default 0.2: on the fast env and the multimodal bandit MALA at
+    η = 0.2–0.4 learned where ULA at η ≤ 0.05 was slower; BENCHMARKS.md).
   wppg_move: WPPG only — the deterministic particle move regressed onto: "svgd" (η times the SVGD velocity,
     whose kernel repulsion stands in for −τ∇log π: entropy without a density). The WPPG paper's "langevin"
     move (one WPGD step η∇Q + sqrt(2τη)ξ) is rejected: its noise averages out of the regression, so it

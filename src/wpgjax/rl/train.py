@@ -18,7 +18,7 @@ import optax
 
 from wpgjax.rl import agent, envs, normalization, replay
 from wpgjax.rl.config import HyperParams, TrainConfig
-from wpgjax.rl.policies import PolicyParams
+from wpgjax.rl.policies import PolicyParams, PolicySamples
 
 __all__ = ["TrainState", "Trainer", "make_trainer", "make_train", "make_policy", "policy_params", "METRIC_NAMES"]
 
@@ -162,31 +162,36 @@ def make_trainer(config: TrainConfig) -> Trainer:  # kept whole: small closures 
     return batch.replace(observation=normalize(state.obs_stats, batch.observation),
                          next_observation=normalize(state.obs_stats, batch.next_observation))
 
-  def critic_step(state: TrainState, hp: HyperParams, batch: replay.Transition, key: chex.PRNGKey):
-    """One Adam step on the soft TD loss: (critic params, optimizer state, loss)."""
-    tau = current_tau(state, hp)
+  def next_values(state: TrainState, hp: HyperParams, batch: replay.Transition, keys: chex.PRNGKey):
+    """V(s') per batch state and the executed-law samples it averaged over (`agent.next_value_one`)."""
+    params, tau = acting_params(state, hp), current_tau(state, hp)
+    return jax.vmap(lambda o2, k: agent.next_value_one(nets, params, state.target_critic_params, o2, k, tau))(
+        batch.next_observation, keys)
+
+  def critic_step(state: TrainState, hp: HyperParams, batch: replay.Transition, next_value: chex.Array):
+    """One Adam step on the soft TD loss to the targets of `next_value` [B]: (critic params, optimizer state,
+    loss)."""
 
     def critic_loss(critic_params):
-      keys = jax.random.split(key, config.batch_size)
-      losses = jax.vmap(lambda o, a, r, m, o2, k: agent.critic_loss_one(
-          nets, critic_params, state.target_critic_params, acting_params(state, hp), o, a, r, m, o2, k, tau,
-          hp.discount, hp.reward_scaling))(batch.observation, batch.action, batch.reward, batch.discount,
-                                           batch.next_observation, keys)
+      losses = jax.vmap(lambda o, a, r, m, v: agent.critic_loss_one(
+          nets, critic_params, o, a, r, m, v, hp.discount, hp.reward_scaling))(
+              batch.observation, batch.action, batch.reward, batch.discount, next_value)
       return jnp.mean(losses)
 
     loss, grads = jax.value_and_grad(critic_loss)(state.critic_params)
     return (*_sgd(state.critic_params, grads, state.critic_opt_state, hp.critic_learning_rate), loss)
 
-  def actor_step(state: TrainState, hp: HyperParams, critic_params: Params, obs: chex.Array, key: chex.PRNGKey):
-    """One Adam step of the family's projection against `critic_params`, then SAC's temperature step:
-    (policy params, optimizer state, log τ, τ optimizer state, loss, entropy)."""
+  def actor_step(state: TrainState, hp: HyperParams, critic_params: Params, obs: chex.Array, keys: chex.PRNGKey,
+                 executed: PolicySamples | None = None):
+    """One Adam step of the family's projection against `critic_params` at states obs [B, o] (per-state keys
+    [B]; `executed`: the executed-law clouds already drawn there with those keys, or None), then SAC's
+    temperature step: (policy params, optimizer state, log τ, τ optimizer state, loss, entropy)."""
     tau = current_tau(state, hp)
 
     def actor_loss(policy_params):
-      keys = jax.random.split(key, config.batch_size)
       params = PolicyParams(policy_params, critic_params, tau, hp.refine_step_size)
-      losses, entropies = jax.vmap(lambda o, k: agent.actor_loss_one(nets, params, o, k, hp.wpg_step_size))(
-          obs, keys)
+      losses, entropies = jax.vmap(lambda o, k, e: agent.actor_loss_one(nets, params, o, k, hp.wpg_step_size, e))(
+          obs, keys, executed)
       return jnp.mean(losses), jnp.mean(entropies)
 
     (loss, entropy), grads = jax.value_and_grad(actor_loss, has_aux=True)(state.policy_params)
@@ -199,12 +204,23 @@ def make_trainer(config: TrainConfig) -> Trainer:  # kept whole: small closures 
       log_tau, tau_opt_state = _sgd(log_tau, tau_grad, tau_opt_state, hp.tau_learning_rate)
     return policy_params, policy_opt_state, log_tau, tau_opt_state, loss, entropy
 
+  def actor_inputs(batch: replay.Transition, target_keys: chex.PRNGKey, target_samples: PolicySamples,
+                   key: chex.PRNGKey):
+    """(states, keys, executed clouds) the actor trains on: a family that `shares_target_cloud` is fitted at s'
+    to the clouds the target drew (drawn with the pre-update critic and τ, as Brax SAC's actor loss uses the
+    pre-update critic); the others draw their own samples at s."""
+    if nets.policy.shares_target_cloud:
+      return batch.next_observation, target_keys, target_samples
+    return batch.observation, jax.random.split(key, config.batch_size), None
+
   def update(state: TrainState, hp: HyperParams, key: chex.PRNGKey) -> tuple[TrainState, dict]:
     key_batch, key_critic, key_actor = jax.random.split(key, 3)
     batch = sample_batch(state, key_batch)
-    critic_params, critic_opt_state, critic_loss = critic_step(state, hp, batch, key_critic)
+    target_keys = jax.random.split(key_critic, config.batch_size)
+    next_value, target_samples = next_values(state, hp, batch, target_keys)
+    critic_params, critic_opt_state, critic_loss = critic_step(state, hp, batch, next_value)
     policy_params, policy_opt_state, log_tau, tau_opt_state, actor_loss, entropy = actor_step(
-        state, hp, critic_params, batch.observation, key_actor)
+        state, hp, critic_params, *actor_inputs(batch, target_keys, target_samples, key_actor))
     target_critic_params = optax.incremental_update(critic_params, state.target_critic_params, hp.polyak)
     state = state.replace(policy_params=policy_params, critic_params=critic_params,
                           target_critic_params=target_critic_params, log_tau=log_tau,
@@ -273,11 +289,15 @@ def make_trainer(config: TrainConfig) -> Trainer:  # kept whole: small closures 
     key_act, key_reset = jax.random.split(key)
     return env_step(state, act(state, hp, key_act), key_reset)
 
+  def critic_update(state: TrainState, hp: HyperParams, key: chex.PRNGKey):
+    batch = sample_batch(state, key)
+    next_value, _ = next_values(state, hp, batch, jax.random.split(key, config.batch_size))
+    return critic_step(state, hp, batch, next_value)
+
   pieces = {  # what one epoch is made of, each (state, hp, key) -> result, for timing (benchmarks/time_breakdown.py)
       "act_and_env_step": act_and_env_step,
-      "critic_update": lambda state, hp, key: critic_step(state, hp, sample_batch(state, key), key),
-      "actor_update": lambda state, hp, key: actor_step(state, hp, state.critic_params,
-                                                        sample_batch(state, key).observation, key),
+      "critic_update": critic_update,  # batch, next-state values and the critic's step
+      "update": lambda state, hp, key: update(state, hp, key)[0],  # all of one gradient step (actor = the rest)
       "evaluate": lambda state, hp, key: evaluate(state, key),
       "diagnostics": diagnostics,
   }

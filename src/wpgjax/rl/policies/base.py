@@ -10,9 +10,13 @@ space u ∈ R^d, a = tanh(u); `params` is a `PolicyParams` (network parameters p
     sample(params, observation [o], key, N) -> PolicySamples              (the EXECUTED law: refine ∘ propose)
     deterministic_u(params, observation [..., o]) -> u [..., d]           (the action used for evaluation)
     entropy(samples) -> H(π_a(·|s)) estimate                              (a-space entropy, a scalar)
-    next_value(params, next_observation [o], key, q_fn, tau) -> V(s')     (the soft value the critic bootstraps)
+    next_value(params, next_observation [o], key, q_fn, tau)              (the soft value V(s') the critic
+        -> (V(s'), PolicySamples)                                          bootstraps, and the draws of the
+                                                                           executed law it averaged over)
 
-plus `has_density`, `default_refine_steps` and, for families with a density, `score(samples)` (∇_u log π_u at
+plus `has_density`, `default_refine_steps`, `shares_target_cloud` (True: the trainer fits the actor at s' to
+the samples `next_value` drew, with the same key, instead of drawing new ones at s; see
+`wpgjax.rl.agent.actor_loss_one`) and, for families with a density, `score(samples)` (∇_u log π_u at
 the samples, [N, d]) and `wpo_log_prob_fn(samples, natural_gradient)` (u [d] -> log π_u(u), what the WPO
 projection differentiates). A new policy is one new module implementing this, registered in
 `wpgjax.rl.policies.POLICY_FAMILIES`.
@@ -61,6 +65,7 @@ class PolicyFamily(Protocol):
   name: str
   has_density: bool
   default_refine_steps: int
+  shares_target_cloud: bool
 
   def init(self, key: chex.PRNGKey, observation: chex.Array) -> Params: ...
 
@@ -78,7 +83,7 @@ class PolicyFamily(Protocol):
   def entropy(self, samples: PolicySamples) -> chex.Array: ...
 
   def next_value(self, params: PolicyParams, next_observation: chex.Array, key: chex.PRNGKey, q_fn: QFunction,
-                 tau: chex.Numeric) -> chex.Array: ...
+                 tau: chex.Numeric) -> tuple[chex.Array, PolicySamples]: ...
 
 
 def tanh_log_jacobian(u: chex.Array) -> chex.Array:

@@ -32,6 +32,7 @@ class TanhGaussianPolicy:
   # what `presets(env, policy=...)` implies:
   config_defaults = {"wpg.projection": "wpo", "wpg.refine_steps": None, "wpg.num_action_samples": 2}
   has_density: bool = True
+  shares_target_cloud = False  # its actor draws its own samples at s (see rl/policies/base.py)
   default_refine_steps = 0
 
   @classmethod
@@ -86,9 +87,9 @@ class TanhGaussianPolicy:
     return lambda u: networks.gaussian_log_prob(u, mean, std)
 
   def next_value(self, params: PolicyParams, next_observation: chex.Array, key: chex.PRNGKey, q_fn: QFunction,
-                 tau: chex.Numeric) -> chex.Array:
-    """V(s') ≈ Q̄(s', a') − τ log π_a(a'|s') with ONE sample a' = tanh(u') (SAC's target)."""
+                 tau: chex.Numeric) -> tuple[chex.Array, PolicySamples]:
+    """(V(s') ≈ Q̄(s', a') − τ log π_a(a'|s') with ONE sample a' = tanh(u') (SAC's target), that sample)."""
     samples = self.sample(params, next_observation, key, 1)
     q_value = q_fn(jnp.tanh(samples.u))[0]
     log_prob_a = samples.log_prob_u[0] - core.log_abs_det_jacobian(samples.u[0])
-    return q_value - tau * log_prob_a
+    return q_value - tau * log_prob_a, samples

@@ -3,7 +3,8 @@
 At state s (u-space, a = tanh u, potential Q_u(u) = min_j Q_j(s, tanh u) + τ log|det ∂a/∂u|):
 
     u_0 = m_θ(s, z) + σ_θ(s, z) ε,  z ∼ N(0, I_latent), ε ∼ N(0, I)   the amortised proposal
-    u_{k+1} = u_k + η ∇Q_u(u_k) + √(2τη) ξ_k,  k < K                    WPGD / ULA (or MALA) on the critic
+    u_{k+1} = u_k + η ∇Q_u(u_k) + √(2τη) ξ_k,  k < K                    WPGD / ULA on the critic (or its
+                                                                       tamed form, or MALA: wpg.refine_method)
     a = tanh(u_K)                                                      the executed action
 
 So the executed law is K steps of the theorem's WPGD (docs/theory.md §3) from an amortised proposal, and it
@@ -11,13 +12,15 @@ can be multimodal (the fixed point is the Gibbs policy exp(Q/τ)/Z). The same la
 - acting (`sample`, one particle per env) and the critic's soft target (`next_value`: M particles at s'
   refined with the same critic, τ and η; V(s') = mean_i Q̄(s', a'_i) + τ Ĥ(π_a(·|s')), Ĥ a kNN/KDE entropy of
   the refined cloud plus the mean tanh log-Jacobian);
-- τ tuning and the logged entropy use Ĥ of the refined cloud at s.
+- τ tuning and the logged entropy use Ĥ of those same refined clouds.
 The proposal is trained toward the refined particles by maximum likelihood (`amortized_wpgd_loss`): each
 particle's refined position u_K is fitted by the Gaussian N(m_θ(s, z), σ_θ(s, z)²) it was drawn from. The
-drift η∇Q_u moves the means; the Langevin noise √(2τη)ξ is kept in σ (a plain regression onto u_K would
-average it out and lose the entropy force). The fixed point of "proposal ← fit(K WPGD steps of proposal)" is
-the invariant law of the WPGD kernel (for a quadratic Q exactly ULA's stationary Gaussian), so the proposal
-carries the particles' progress from update to update and a small K suffices.
+trainer fits it at the batch's next states s' on the clouds `next_value` drew there (`shares_target_cloud`), so
+one update refines M particles per state once. The drift η∇Q_u moves the means; the Langevin noise √(2τη)ξ
+is kept in σ (a plain regression onto u_K would average it out and lose the entropy force). The fixed point of
+"proposal ← fit(K WPGD steps of proposal)" is the invariant law of the WPGD kernel (for a quadratic Q exactly
+ULA's stationary Gaussian), so the proposal carries the particles' progress from update to update and a small
+K suffices.
 """
 
 from __future__ import annotations
@@ -66,6 +69,9 @@ class ParticlePolicy:
   # what `presets(env, policy=...)` implies:
   config_defaults = {"wpg.projection": "amortized", "wpg.num_action_samples": 4, "wpg.wpo_entropy_term": "sampled"}
   has_density: bool = False
+  # The trainer fits the proposal at s' to the refined cloud the critic's target drew there (same key, so the
+  # same proposal draws): one refinement per state and update instead of two (BENCHMARKS.md §8).
+  shares_target_cloud = True
   # K = 1 and M = 4 by default: the cheapest setting that learned the fast env and inverted_pendulum; each
   # further step or particle costs critic gradients per batch state (BENCHMARKS.md §8).
   default_refine_steps = 1
@@ -134,7 +140,8 @@ class ParticlePolicy:
     return cloud_entropy(samples.u, self.entropy_estimator)
 
   def next_value(self, params: PolicyParams, next_observation: chex.Array, key: chex.PRNGKey, q_fn: QFunction,
-                 tau: chex.Numeric) -> chex.Array:
-    """V(s') ≈ mean_i Q̄(s', a'_i) + τ Ĥ over M particles of the executed law at s' (q_fn: the target critic)."""
+                 tau: chex.Numeric) -> tuple[chex.Array, PolicySamples]:
+    """(V(s') ≈ mean_i Q̄(s', a'_i) + τ Ĥ over M particles of the executed law at s' (q_fn: the target critic),
+    those M refined particles)."""
     samples = self.sample(params, next_observation, key, self.num_particles)
-    return jnp.mean(q_fn(jnp.tanh(samples.u))) + tau * self.entropy(samples)
+    return jnp.mean(q_fn(jnp.tanh(samples.u))) + tau * self.entropy(samples), samples

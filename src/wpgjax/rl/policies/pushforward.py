@@ -42,6 +42,7 @@ class PushforwardPolicy:
   config_defaults = {"wpg.projection": "wppg", "wpg.refine_steps": None, "wpg.num_action_samples": 8,
                      "wpg.wpo_entropy_term": "sampled"}
   has_density: bool = False
+  shares_target_cloud = False  # its actor draws its own samples at s (see rl/policies/base.py)
   default_refine_steps = 0
 
   @classmethod
@@ -81,7 +82,7 @@ class PushforwardPolicy:
     return cloud_entropy(samples.u, self.entropy_estimator)
 
   def next_value(self, params: PolicyParams, next_observation: chex.Array, key: chex.PRNGKey, q_fn: QFunction,
-                 tau: chex.Numeric) -> chex.Array:
-    """V(s') ≈ mean_i Q̄(s', a'_i) + τ Ĥ(π_a(·|s')) over num_samples particles."""
+                 tau: chex.Numeric) -> tuple[chex.Array, PolicySamples]:
+    """(V(s') ≈ mean_i Q̄(s', a'_i) + τ Ĥ(π_a(·|s')) over num_samples particles, those particles)."""
     samples = self.sample(params, next_observation, key, self.num_samples)
-    return jnp.mean(q_fn(jnp.tanh(samples.u))) + tau * self.entropy(samples)
+    return jnp.mean(q_fn(jnp.tanh(samples.u))) + tau * self.entropy(samples), samples
