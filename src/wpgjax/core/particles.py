@@ -6,7 +6,8 @@ Notation (docs/theory.md §3): particles A ∈ R^{N×d} represent π(·|s); q_fn
 
 from __future__ import annotations
 
-__all__ = ['ula_step', 'tamed_ula_step', 'MALAInfo', 'mala_step_with_info', 'mala_step', 'svgd_direction', 'svgd_step', 'wpg_step', 'wpg_flow', 'METHODS']
+__all__ = ['ula_step', 'tamed_ula_step', 'MALAInfo', 'mala_step_with_info', 'mala_step', 'svgd_direction',
+           'svgd_step', 'wpg_step', 'wpg_flow', 'METHODS']
 
 from typing import Callable, NamedTuple
 
