@@ -6,7 +6,21 @@ Brax tests few and small.
 
 import os
 
+import pytest
+
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 # The CLI turns JAX's persistent compilation cache on by default; tests that call it in-process or in a
 # subprocess must not write to the user's cache (tests of the cache set their own folder).
 os.environ.setdefault("WPGJAX_COMPILE_CACHE", "off")
+
+
+@pytest.fixture
+def quick_compiles():
+  """XLA's optimizations mostly off for the programs this test compiles (restored afterwards): see
+  `wpgjax._testing.QUICK_COMPILE_ENV`."""
+  import jax
+
+  before = jax.config.values["jax_disable_most_optimizations"]
+  jax.config.update("jax_disable_most_optimizations", True)
+  yield
+  jax.config.update("jax_disable_most_optimizations", before)

@@ -12,6 +12,14 @@ import jax.numpy as jnp
 import numpy as np
 
 
+# Tests of plumbing (CLI, checkpoints, processes, sharding) run a few steps of programs that take up to minutes to
+# compile on 2 cores, so they compile with XLA's optimizations mostly off (`jax_disable_most_optimizations`;
+# the Playground CLI test went from 233 s to 173 s). Learning and numerical tests keep the default compiler:
+# their programs run long enough that optimizing pays. The `quick_compiles` fixture (tests/conftest.py) does it
+# in-process; tests that start their own processes add this to the environment.
+QUICK_COMPILE_ENV = {"JAX_DISABLE_MOST_OPTIMIZATIONS": "1"}
+
+
 def leaves_as_numpy(tree: Any) -> list[np.ndarray]:
   """The leaves of `tree` as numpy arrays, typed PRNG keys as their raw key data (so they compare bitwise)."""
   return [np.asarray(jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x)
@@ -43,7 +51,7 @@ def step_across_time_limit(env, action, num_steps: int = 3, seed: int = 0):
   `action` [2, a]: (the state to continue from, the list of EnvSteps)."""
   from wpgjax.rl import envs
 
-  state = envs.reset_envs(env, jax.random.key(seed), 2)
+  state = jax.jit(lambda k: envs.reset_envs(env, k, 2))(jax.random.key(seed))  # eager MJX resets take minutes
   step = jax.jit(lambda s, k: envs.step_and_autoreset(env, s, action, k))
   transitions = []
   for i in range(num_steps):

@@ -81,7 +81,7 @@ def test_show_config_prints_the_resolved_config(capsys, tmp_path, monkeypatch):
   assert not os.path.exists("unused")
 
 
-def test_train_resume_eval_end_to_end(tmp_path, capsys):
+def test_train_resume_eval_end_to_end(tmp_path, capsys, quick_compiles):
   workdir = str(tmp_path / "run")
   assert cli.main(["train", *TINY, "--seeds", "2", "--workdir", workdir, "--stop-after-evals", "1", *QUIET]) == 0
   out = capsys.readouterr().out

@@ -11,6 +11,7 @@ import textwrap
 
 import pytest
 
+from wpgjax._testing import QUICK_COMPILE_ENV
 from wpgjax.host import compile_cache
 
 
@@ -61,7 +62,7 @@ def test_second_cli_run_loads_programs_from_the_cache(tmp_path):
   # JAX logs each persistent-cache hit, with its key, at DEBUG level in jax._src.compiler: the second run must
   # load every program the first run stored (a deterministic check; how much time that saves is in BENCHMARKS).
   env = dict(os.environ, WPGJAX_COMPILE_CACHE=str(tmp_path / "cache"), JAX_PLATFORMS="cpu",
-             JAX_DEBUG_LOG_MODULES="jax._src.compiler")
+             JAX_DEBUG_LOG_MODULES="jax._src.compiler", **QUICK_COMPILE_ENV)
   args = [sys.executable, "-m", "wpgjax.host.cli", "train", "--env", "fast", "--set", "num_timesteps=512",
           "--set", "num_evals=1", "--set", "min_replay_size=256", "--no-progress", "--no-plot"]
   stored, stderr = [], []

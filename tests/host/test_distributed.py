@@ -14,6 +14,7 @@ import time
 import numpy as np
 import pytest
 
+from wpgjax._testing import QUICK_COMPILE_ENV
 from wpgjax.rl.distributed import DistributedError, DistributedSpec, initialize
 
 # 3 seeds x 2 grid points = 6 runs on 4 devices: 2 padded runs, so padding crosses the process boundary.
@@ -31,7 +32,7 @@ def _free_port() -> int:
 
 def _env(devices: int, cache: str) -> dict:
   return dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu",
-              WPGJAX_COMPILE_CACHE=cache)
+              WPGJAX_COMPILE_CACHE=cache, **QUICK_COMPILE_ENV)
 
 
 def _cli(args, devices, cache, **kw) -> subprocess.Popen:
@@ -111,6 +112,7 @@ def test_each_process_writes_its_own_shards_and_process_zero_the_combined_files(
   assert len(os.listdir(os.path.join(two, "tensorboard"))) == 6
 
 
+@pytest.mark.slow  # two more 2-process sweeps (about 2 minutes on 2 cores)
 def test_killed_process_stops_the_other_and_resume_ends_at_the_same_result(runs):
   workdir = str(runs["root"] / "killed")
   procs = _processes([*_SWEEP, "--workdir", workdir], _free_port(), runs["cache"])

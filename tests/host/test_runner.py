@@ -293,7 +293,7 @@ def test_plot_learning_curves_groups_and_axes():
   assert labels == ["a (mean of 2)", "b (mean of 2)"]
 
 
-def test_render_episode_writes_the_brax_viewer(tmp_path):
+def test_render_episode_writes_the_brax_viewer(tmp_path, quick_compiles):
   from wpgjax.rl import agent, normalization
 
   config = presets("inverted_pendulum", episode_length=30, backend="spring")
@@ -306,7 +306,7 @@ def test_render_episode_writes_the_brax_viewer(tmp_path):
     render_episode(CONFIG, params, tmp_path / "x.html")
 
 
-def test_checkpoints_without_replay_resume_by_refilling_the_buffer(tmp_path):
+def test_checkpoints_without_replay_resume_by_refilling_the_buffer(tmp_path, quick_compiles):
   workdir = str(tmp_path / "run")
   first = runner.run(CONFIG, workdir, seeds=SEEDS, save_replay=False, stop_after_evals=1, plot=False,
                      tensorboard=False, **QUIET)

@@ -54,7 +54,7 @@ def test_unknown_env_lists_the_registered_names_before_compiling():
     TrainConfig(env="test_drift")
 
 
-def test_own_env_trains_checkpoints_resumes_and_evaluates(tmp_path):
+def test_own_env_trains_checkpoints_resumes_and_evaluates(tmp_path, quick_compiles):
   workdir = str(tmp_path / "run")
   full = run(CONFIG, str(tmp_path / "full"), seeds=[0], **QUIET)
   first = run(CONFIG, workdir, seeds=[0], stop_after_evals=1, **QUIET)

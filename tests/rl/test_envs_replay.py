@@ -34,7 +34,7 @@ def test_unknown_env_and_backend_are_named():
     envs.make_env("hopper", backend="bullet")
 
 
-def test_time_limit_truncates_bootstraps_and_resets_with_true_final_observation():
+def test_time_limit_truncates_bootstraps_and_resets_with_true_final_observation(quick_compiles):
   env = envs.make_env("inverted_pendulum", backend="spring", episode_length=3)
   state, transitions = step_across_time_limit(env, jnp.zeros((2, 1)))
   last = transitions[-1]
@@ -47,9 +47,9 @@ def test_time_limit_truncates_bootstraps_and_resets_with_true_final_observation(
   np.testing.assert_array_equal(state.info["steps"], [0.0, 0.0])     # continued from a fresh reset
 
 
-def test_autoreset_only_when_an_env_finished_equals_resetting_every_step():
+def test_autoreset_only_when_an_env_finished_equals_resetting_every_step():  # bitwise: the default compiler
   env = envs.make_env("inverted_pendulum", backend="spring", episode_length=3)
-  state = envs.reset_envs(env, jax.random.key(1), 2)
+  state = jax.jit(lambda k: envs.reset_envs(env, k, 2))(jax.random.key(1))
   action = jnp.full((2, 1), 0.3)
 
   def both(steps, key):  # steps [2]: how far each env is into its 3-step episode

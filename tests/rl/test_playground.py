@@ -55,7 +55,7 @@ def test_every_task_loads_with_its_sizes():
 @pytest.mark.parametrize("name", TASKS)
 def test_every_task_steps_with_finite_rewards(name):  # 10-60 s of compile per task: slow tier
   env = envs.make_env(name, episode_length=4)
-  state = envs.reset_envs(env, jax.random.key(0), 2)
+  state = jax.jit(lambda k: envs.reset_envs(env, k, 2))(jax.random.key(0))
   step = jax.jit(lambda s, a, k: envs.step_and_autoreset(env, s, a, k))
   for i in range(5):  # crosses the time limit once
     state, transition = step(state, jnp.full((2, env.action_size), 0.5), jax.random.key(i))
@@ -63,7 +63,7 @@ def test_every_task_steps_with_finite_rewards(name):  # 10-60 s of compile per t
   np.testing.assert_array_equal(state.info["steps"], [1.0, 1.0])
 
 
-def test_time_limit_keeps_the_true_final_observation():
+def test_time_limit_keeps_the_true_final_observation(quick_compiles):
   env = envs.make_env("dm_control/CartpoleSwingup", episode_length=3)
   state, transitions = step_across_time_limit(env, jnp.ones((2, 1)))
   last = transitions[-1]
@@ -96,7 +96,7 @@ TINY = ["--env", "dm_control/CartpoleSwingup", "--set", "num_timesteps=2048", "-
         "--quiet"]
 
 
-def test_an_env_state_with_empty_contact_arrays_checkpoints_exactly(tmp_path):
+def test_an_env_state_with_empty_contact_arrays_checkpoints_exactly(tmp_path, quick_compiles):
   from wpgjax._testing import leaves_as_numpy
   from wpgjax.host.checkpoint import Checkpointer
 
@@ -112,9 +112,27 @@ def test_an_env_state_with_empty_contact_arrays_checkpoints_exactly(tmp_path):
     np.testing.assert_array_equal(a, b)
 
 
-def test_a_task_trains_checkpoints_resumes_evaluates_and_renders_through_the_cli(tmp_path, capsys):
+@pytest.fixture
+def compile_cache_in(tmp_path):
+  """JAX's persistent compilation cache in a fresh folder for this test only (as the CLI sets it up), so that
+  the commands it runs one after another load the programs the first one compiled."""
+  from jax._src import compilation_cache as jax_compilation_cache
+
+  from wpgjax.host import compile_cache
+
+  assert compile_cache.enable(str(tmp_path / "xla"))
+  yield
+  jax.config.update("jax_compilation_cache_dir", None)
+  jax_compilation_cache.reset_cache()
+
+
+@pytest.mark.slow  # about 4 minutes of MJX compiling on 2 cores, even with the cache and quick compiles
+def test_a_task_trains_checkpoints_resumes_evaluates_and_renders_through_the_cli(tmp_path, capsys, quick_compiles,
+                                                                                   compile_cache_in):
   # Resume equal to the uninterrupted run is tested on Brax envs (tests/host, tests/rl/test_custom_env.py); the
-  # Playground-specific part, the env state's exact round trip, is the test above.
+  # Playground-specific parts are in the default tier above: registration, each task's time limit and action
+  # repeat, the true final observation at a time limit, and the env state's exact checkpoint round trip. The
+  # commands share one compilation cache, as a user's runs do: resume and eval load what train compiled.
   from wpgjax.host import cli
 
   workdir = str(tmp_path / "run")

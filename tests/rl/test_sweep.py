@@ -9,6 +9,7 @@ import textwrap
 
 import pytest
 
+from wpgjax._testing import QUICK_COMPILE_ENV
 from wpgjax.rl import presets, sweep_grid
 
 
@@ -56,7 +57,8 @@ _SCRIPT = textwrap.dedent("""
 
 
 def test_sharded_sweep_on_four_host_devices_equals_unsharded():
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu",
+             **QUICK_COMPILE_ENV)
   proc = subprocess.run([sys.executable, "-c", _SCRIPT], env=env, capture_output=True, text=True, timeout=900)
   assert proc.returncode == 0, proc.stderr[-3000:]
   line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT")][-1]

@@ -104,6 +104,9 @@ def test_make_policy_is_brax_compatible(fast_run, fast_config):
     assert np.all(np.abs(np.asarray(actions)) <= 1.0)
 
 
+# Slow tier: the default method (MALA) trains in tests/rl/test_particle.py and tests/envs/test_multimodal.py, and
+# each method's step law is tested in tests/core/test_particles.py.
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["ula", "tamed_ula", "mala"])
 def test_particle_policy_with_langevin_refinement_runs_finite(method):
   # Refinement belongs to the particle policy (whose critic evaluates the refined law); the Gaussian rejects it.

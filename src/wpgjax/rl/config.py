@@ -65,8 +65,10 @@ class WPGConfig:
     only through the learning rate, so it is unused there.
   num_action_samples: particles per state used by the projection and by particle entropy estimates (M for the
     particle policy: its critic target and actor move use M particles per state). Each costs one critic
-    forward/backward per batch state (SAC uses 1). Policies without a density (pushforward, particle) need
-    >= 4 for their kNN/KDE entropy estimate, WPPG >= 2 for its SVGD move.
+    forward/backward per batch state (SAC uses 1). Each family sets its least (`min_samples`): the particle
+    policy >= 2 (its kNN/KDE entropy needs a pair; 4 by default: with 2 it learned inverted_double_pendulum
+    worse, BENCHMARKS.md §8.1), the pushforward policy >= 4 (its actor follows the entropy estimate's
+    gradient), WPPG >= 2 for its SVGD move.
   natural_gradient: WPO only — scale the Gaussian's mean/std gradients by the inverse Fisher (σ², σ²/2).
   entropy_regularized: WPO only — use ∇_aQ − τ∇_a log π instead of ∇_aQ.
   wpo_entropy_term: entropy-regularized natural-gradient WPO only — how the entropy force −τ∇_u log π enters:
@@ -210,9 +212,9 @@ class TrainConfig:
     if self.wpg.projection == "wppg" and self.wpg.num_action_samples < 2:
       _fail("wpg.num_action_samples", "an int >= 2 when wpg.projection is 'wppg' (the SVGD move's kernel "
             "repulsion needs pairs)", self.wpg.num_action_samples)
-    if not family.has_density and self.wpg.num_action_samples < 4:
-      _fail("wpg.num_action_samples", f"an int >= 4 when policy is {self.policy!r} (its entropy is a particle "
-            "estimate)", self.wpg.num_action_samples)
+    if self.wpg.num_action_samples < family.min_samples:
+      _fail("wpg.num_action_samples", f"an int >= {family.min_samples} when policy is {self.policy!r} (its "
+            "entropy is a particle estimate)", self.wpg.num_action_samples)
     if family.default_refine_steps == 0 and self.refine_steps > 0:
       _fail("wpg.refine_steps", f"0 or None when policy is {self.policy!r} (its critic evaluates the unrefined "
             "law, so refined actions would not be the policy the critic learns: use policy='particle')",

@@ -14,7 +14,8 @@ space u ∈ R^d, a = tanh(u); `params` is a `PolicyParams` (network parameters p
         -> (V(s'), PolicySamples)                                          bootstraps, and the draws of the
                                                                            executed law it averaged over)
 
-plus `has_density`, `default_refine_steps`, `shares_target_cloud` (True: the trainer fits the actor at s' to
+plus `has_density`, `default_refine_steps`, `min_samples` (the fewest samples per state, `wpg.num_action_samples`,
+its losses and entropy estimate accept), `shares_target_cloud` (True: the trainer fits the actor at s' to
 the samples `next_value` drew, with the same key, instead of drawing new ones at s; see
 `wpgjax.rl.agent.actor_loss_one`) and, for families with a density, `score(samples)` (∇_u log π_u at
 the samples, [N, d]) and `wpo_log_prob_fn(samples, natural_gradient)` (u [d] -> log π_u(u), what the WPO
@@ -65,6 +66,7 @@ class PolicyFamily(Protocol):
   name: str
   has_density: bool
   default_refine_steps: int
+  min_samples: int
   shares_target_cloud: bool
 
   def init(self, key: chex.PRNGKey, observation: chex.Array) -> Params: ...

@@ -34,6 +34,7 @@ class TanhGaussianPolicy:
   has_density: bool = True
   shares_target_cloud = False  # its actor draws its own samples at s (see rl/policies/base.py)
   default_refine_steps = 0
+  min_samples = 1  # its entropy and score are exact
 
   @classmethod
   def from_config(cls, config, action_size: int) -> "TanhGaussianPolicy":

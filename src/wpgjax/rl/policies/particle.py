@@ -72,9 +72,12 @@ class ParticlePolicy:
   # The trainer fits the proposal at s' to the refined cloud the critic's target drew there (same key, so the
   # same proposal draws): one refinement per state and update instead of two (BENCHMARKS.md §8).
   shares_target_cloud = True
-  # K = 1 and M = 4 by default: the cheapest setting that learned the fast env and inverted_pendulum; each
-  # further step or particle costs critic gradients per batch state (BENCHMARKS.md §8).
+  # K = 1 and M = 4 by default: the cheapest setting that learned the fast env, inverted_pendulum and
+  # inverted_double_pendulum; each further step or particle costs critic gradients per batch state. M = 2 costs
+  # 1.7x the Gaussian agent's update (tamed ULA) but learned inverted_double_pendulum worse (BENCHMARKS.md §8.1).
   default_refine_steps = 1
+  # The kNN entropy of the critic's target needs a pair; the actor's maximum-likelihood fit needs no cloud.
+  min_samples = 2
 
   @classmethod
   def from_config(cls, config, action_size: int) -> "ParticlePolicy":

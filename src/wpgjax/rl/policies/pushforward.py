@@ -44,6 +44,7 @@ class PushforwardPolicy:
   has_density: bool = False
   shares_target_cloud = False  # its actor draws its own samples at s (see rl/policies/base.py)
   default_refine_steps = 0
+  min_samples = 4  # its actor follows the gradient of a particle entropy estimate, which needs a cloud
 
   @classmethod
   def from_config(cls, config, action_size: int) -> "PushforwardPolicy":
