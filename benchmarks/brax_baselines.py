@@ -116,6 +116,8 @@ SAC_RECIPES: dict[str, dict[str, Any]] = {
     ),
     "hopper": _SMALL_CPU_SAC,
     "walker2d": _SMALL_CPU_SAC,
+    "swimmer": _SMALL_CPU_SAC,
+    "pusher": _SMALL_CPU_SAC,
 }
 
 PPO_RECIPES: dict[str, dict[str, Any]] = {
@@ -175,6 +177,8 @@ RECIPE_SOURCES: dict[str, dict[str, str]] = {
             + _PUBLISHED + ": 6.55M steps, 128 envs, batch 512, 64 updates per step, lr 6e-4, discount 0.997, "
             "reward scaling 30, (256, 256)) is far beyond a CPU budget."),
         "walker2d": "The hopper recipe unchanged (derived; no published Brax SAC recipe for walker2d).",
+        "swimmer": "The hopper recipe unchanged (derived; no published Brax SAC recipe for swimmer).",
+        "pusher": "The hopper recipe unchanged (derived, untested: no published Brax SAC recipe for pusher).",
     },
     "ppo": {
         "inverted_pendulum": (

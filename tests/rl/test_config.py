@@ -34,6 +34,7 @@ from wpgjax.rl import config as C
     (dict(tune_tau=True, wpg=C.WPGConfig(entropy_regularized=False)),
      r"TrainConfig.tune_tau must be False when wpg.entropy_regularized is False"),
     (dict(target_entropy="high"), r"TrainConfig.target_entropy must be None or a finite number"),
+    (dict(observation_clip=0.0), r"TrainConfig.observation_clip must be None \(not clipped\) or a finite number > 0"),
     (dict(activation="tanh"), r"TrainConfig.activation must be one of \['swish', 'relu'\], got 'tanh'"),
     (dict(critic_layer_norm=1), r"TrainConfig.critic_layer_norm must be a bool"),
 ])
@@ -64,6 +65,8 @@ def test_with_overrides_parses_strings_and_rejects_typos():
   cfg = C.with_overrides(C.presets("inverted_pendulum"),
                          {"tau": "0.05", "wpg.step_size": "0.2", "hidden_sizes": "32,32", "tune_tau": "false"})
   assert cfg.tau == 0.05 and cfg.wpg.step_size == 0.2 and cfg.hidden_sizes == (32, 32) and cfg.tune_tau is False
+  assert C.with_overrides(cfg, {"observation_clip": "none"}).observation_clip is None
+  assert C.with_overrides(cfg, {"observation_clip": "10"}).observation_clip == 10.0
   with pytest.raises(ValueError, match=r"unknown config field 'wpg.stepsize'; allowed wpg.\* fields"):
     C.with_overrides(cfg, {"wpg.stepsize": 0.1})
   with pytest.raises(ValueError, match=r"unknown config field 'temperature'"):
@@ -76,7 +79,7 @@ def test_with_overrides_parses_strings_and_rejects_typos():
 
 
 @pytest.mark.parametrize("env", ["fast", "inverted_pendulum", "inverted_double_pendulum", "reacher",
-                                 "halfcheetah", "hopper", "walker2d", "ant"])
+                                 "halfcheetah", "hopper", "walker2d", "swimmer", "pusher", "ant"])
 def test_presets_are_valid_and_round_trip(env):
   cfg = C.presets(env)
   assert cfg.env == env

@@ -96,4 +96,7 @@ def test_running_statistics_match_numpy():
   z = normalization.normalize(stats, jnp.asarray(data))
   np.testing.assert_allclose(np.asarray(z).mean(0), 0.0, atol=1e-4)
   np.testing.assert_array_equal(normalization.normalize(stats, jnp.asarray(data), enabled=False), data)
+  far = stats.mean + 8.0 * jnp.sqrt(stats.sum_sq / stats.count)  # 8 standard deviations out
+  np.testing.assert_allclose(normalization.normalize(stats, far), 5.0)  # the default clip
+  np.testing.assert_allclose(normalization.normalize(stats, far, max_abs=None), 8.0, rtol=1e-5)
 

@@ -35,10 +35,12 @@ def update_statistics(stats: RunningStatistics, batch: chex.Array) -> RunningSta
 
 
 def normalize(stats: RunningStatistics, observation: chex.Array, *, enabled: bool = True,
-              max_abs: float = 5.0) -> chex.Array:
-  """(obs − mean) / std, clipped to ±max_abs; std floored at 1e-3; identity when disabled or empty."""
+              max_abs: float | None = 5.0) -> chex.Array:
+  """(obs − mean) / std, clipped to ±max_abs (None: not clipped); std floored at 1e-3; identity when disabled
+  or empty."""
   if not enabled:
     return observation
   std = jnp.sqrt(stats.sum_sq / jnp.maximum(stats.count, 1.0))
   std = jnp.where(stats.count > 1, jnp.maximum(std, 1e-3), 1.0)
-  return jnp.clip((observation - stats.mean) / std, -max_abs, max_abs)
+  normalized = (observation - stats.mean) / std
+  return normalized if max_abs is None else jnp.clip(normalized, -max_abs, max_abs)

@@ -106,7 +106,8 @@ def make_trainer(config: TrainConfig) -> Trainer:  # kept whole: small closures 
   observation_size, action_size = int(reset_shapes.obs.shape[-1]), int(env.action_size)
   nets = agent.make_networks(config, action_size)
   target_entropy = -float(action_size) if config.target_entropy is None else float(config.target_entropy)
-  normalize = lambda stats, obs: normalization.normalize(stats, obs, enabled=config.normalize_observations)
+  normalize = lambda stats, obs: normalization.normalize(stats, obs, enabled=config.normalize_observations,
+                                                         max_abs=config.observation_clip)
   trace_counts = {"iteration": 0, "evaluate": 0}
 
   def init(key: chex.PRNGKey, hp: HyperParams) -> TrainState:
@@ -345,7 +346,8 @@ def make_policy(config: TrainConfig, action_size: int | None = None):
                             jnp.asarray(config.wpg.refine_step_size, jnp.float32))
 
     def policy(observation: chex.Array, key: chex.PRNGKey):
-      obs = normalization.normalize(obs_stats, observation, enabled=config.normalize_observations)
+      obs = normalization.normalize(obs_stats, observation, enabled=config.normalize_observations,
+                                    max_abs=config.observation_clip)
       if deterministic:
         return jnp.tanh(nets.policy.deterministic_u(acting, obs)), {}
       flat = obs.reshape(-1, obs.shape[-1])
