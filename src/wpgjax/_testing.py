@@ -46,12 +46,19 @@ def reset_every_env_then_select(env, state, action, key):
                       fresh, next_state)
 
 
+def reset_two_envs(env, seed: int = 0):
+  """`envs.reset_envs(env, key(seed), 2)`, jitted: eager MJX resets take minutes of small compiles."""
+  from wpgjax.rl import envs
+
+  return jax.jit(lambda k: envs.reset_envs(env, k, 2))(jax.random.key(seed))
+
+
 def step_across_time_limit(env, action, num_steps: int = 3, seed: int = 0):
   """Resets 2 envs of the wrapped `env` and takes `num_steps` jitted `step_and_autoreset` steps with the fixed
   `action` [2, a]: (the state to continue from, the list of EnvSteps)."""
   from wpgjax.rl import envs
 
-  state = jax.jit(lambda k: envs.reset_envs(env, k, 2))(jax.random.key(seed))  # eager MJX resets take minutes
+  state = reset_two_envs(env, seed)
   step = jax.jit(lambda s, k: envs.step_and_autoreset(env, s, action, k))
   transitions = []
   for i in range(num_steps):

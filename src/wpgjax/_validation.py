@@ -102,3 +102,9 @@ def check_bool(name: str, value: Any) -> None:
 def check_optional_number(name: str, value: Any) -> None:
   if value is not None and not _is_number(value):
     fail(name, "None or a finite number", value)
+
+
+def check_optional_positive_number(name: str, value: Any, none_means: str) -> None:
+  """None (which means `none_means`) or a finite Python number > 0."""
+  if value is not None and not (_is_number(value) and value > 0):
+    fail(name, f"None ({none_means}) or a finite number > 0", value)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wpgjax._testing import reset_every_env_then_select, step_across_time_limit
+from wpgjax._testing import reset_every_env_then_select, reset_two_envs, step_across_time_limit
 from wpgjax.rl import envs, normalization, replay
 
 CLASSIC = ["ant", "halfcheetah", "hopper", "humanoid", "inverted_pendulum", "inverted_double_pendulum", "pusher",
@@ -49,7 +49,7 @@ def test_time_limit_truncates_bootstraps_and_resets_with_true_final_observation(
 
 def test_autoreset_only_when_an_env_finished_equals_resetting_every_step():  # bitwise: the default compiler
   env = envs.make_env("inverted_pendulum", backend="spring", episode_length=3)
-  state = jax.jit(lambda k: envs.reset_envs(env, k, 2))(jax.random.key(1))
+  state = reset_two_envs(env, 1)
   action = jnp.full((2, 1), 0.3)
 
   def both(steps, key):  # steps [2]: how far each env is into its 3-step episode

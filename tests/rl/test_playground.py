@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wpgjax._testing import step_across_time_limit
+from wpgjax._testing import reset_two_envs, step_across_time_limit
 from wpgjax.rl import TrainConfig, envs, playground, presets
 
 # The test extra installs the playground extra: no skip here, so a broken install fails loudly.
@@ -55,7 +55,7 @@ def test_every_task_loads_with_its_sizes():
 @pytest.mark.parametrize("name", TASKS)
 def test_every_task_steps_with_finite_rewards(name):  # 10-60 s of compile per task: slow tier
   env = envs.make_env(name, episode_length=4)
-  state = jax.jit(lambda k: envs.reset_envs(env, k, 2))(jax.random.key(0))
+  state = reset_two_envs(env, 0)
   step = jax.jit(lambda s, a, k: envs.step_and_autoreset(env, s, a, k))
   for i in range(5):  # crosses the time limit once
     state, transition = step(state, jnp.full((2, env.action_size), 0.5), jax.random.key(i))

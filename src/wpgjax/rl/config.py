@@ -206,9 +206,7 @@ class TrainConfig:
     for name in ("tune_tau", "normalize_observations", "critic_layer_norm"):
       _validation.check_bool(_name(name), getattr(self, name))
     _validation.check_optional_number(_name("target_entropy"), self.target_entropy)
-    if self.observation_clip is not None and not (
-        _validation._is_number(self.observation_clip) and self.observation_clip > 0):
-      _fail("observation_clip", "None (not clipped) or a finite number > 0", self.observation_clip)
+    _validation.check_optional_positive_number(_name("observation_clip"), self.observation_clip, "not clipped")
     _choice("policy", self.policy, POLICIES)
     _choice("entropy_estimator", self.entropy_estimator, ENTROPY_ESTIMATORS)
     _choice("activation", self.activation, tuple(ACTIVATIONS))
@@ -337,7 +335,8 @@ def with_overrides(config: TrainConfig, overrides: Mapping[str, Any]) -> TrainCo
   return dataclasses.replace(config, wpg=wpg, **top)
 
 
-_OPTIONAL_FIELDS = {"target_entropy": float, "observation_clip": float, "wpg.refine_steps": int}  # fields whose value may be None
+# Fields whose value may be None, with the type of their other values.
+_OPTIONAL_FIELDS = {"target_entropy": float, "observation_clip": float, "wpg.refine_steps": int}
 
 
 def _parse_like(current: Any, value: Any, key: str) -> Any:
