@@ -13,6 +13,11 @@ walltime_s)]``, the final eval return, the total wall-clock time INCLUDING compi
 and env steps/s excluding compilation, plus the full recipe, versions and cache state, so a result file says
 how it was made.
 
+Evaluation: Brax's trainers evaluate the stochastic policy by default (``deterministic_eval=False``). Here they
+evaluate its mode (``deterministic_eval=True``), as wpgjax evaluates tanh of the Gaussian mean; an override
+``deterministic_eval=False`` restores Brax's default. Result files written before 2026-12-03 were evaluated with
+the stochastic policy (their ``recipe`` has no ``deterministic_eval`` entry; BENCHMARKS.md §15).
+
 Timing methods
 --------------
 - ``total_wall_s``: ``time.perf_counter`` from just before the environment is built to just after Brax's
@@ -178,7 +183,7 @@ RECIPE_SOURCES: dict[str, dict[str, str]] = {
             "reward scaling 30, (256, 256)) is far beyond a CPU budget."),
         "walker2d": "The hopper recipe unchanged (derived; no published Brax SAC recipe for walker2d).",
         "swimmer": "The hopper recipe unchanged (derived; no published Brax SAC recipe for swimmer).",
-        "pusher": "The hopper recipe unchanged (derived, untested: no published Brax SAC recipe for pusher).",
+        "pusher": "The hopper recipe unchanged (derived; no published Brax SAC recipe for pusher).",
     },
     "ppo": {
         "inverted_pendulum": (
@@ -426,6 +431,8 @@ def _run(algo: str, env_name: str, *, num_timesteps: int, seed: int, backend: st
     recipe["num_envs"] = num_envs
   if num_evals is not None:
     recipe["num_evals"] = num_evals
+  # Brax's trainers evaluate the stochastic policy unless told otherwise; wpgjax evaluates tanh of the mean.
+  recipe["deterministic_eval"] = True
   recipe.update(overrides)
 
   trainer = mods[algo].train

@@ -32,6 +32,8 @@ REFINE_METHODS = ("ula", "tamed_ula", "mala")
 WPPG_MOVES = ("svgd",)
 ENTROPY_ESTIMATORS = ("knn", "kde")
 WPO_ENTROPY_TERMS = ("sampled", "expected")
+UPDATE_ORDERS = ("critic_first", "brax_sac")
+PREFILL_POLICIES = ("uniform", "initial")
 
 
 def _name(field: str) -> str:
@@ -137,14 +139,19 @@ class TrainConfig:
     pipeline, one of `envs.backends_for(env)`; None: "generalized" for Brax envs, "mjx" for Playground's;
     ignored by "fast"), episode_length, action_repeat (`presets` sets a DM Control task's own).
   Budget: num_timesteps (env steps, all envs together), num_envs (parallel envs per seed), num_evals
-    (evaluations, evenly spaced; the first at step 0), num_eval_envs (episodes per evaluation).
+    (evaluations, evenly spaced; the first at step 0), num_eval_envs (episodes per evaluation),
+    deterministic_eval (evaluate the policy's mode, True, or one draw of the executed law per step, False:
+    Brax's trainers default to False).
   Replay: replay_size (transitions per seed: memory is explicit, never derived from the budget),
-    min_replay_size (random-action transitions collected before learning), batch_size,
+    min_replay_size (transitions collected before learning), prefill_policy (how they are acted: "uniform"
+    actions in [−1, 1], or the "initial" policy's executed law, as Brax's SAC prefills), batch_size,
     grad_updates_per_step (SGD updates per env step of all envs).
   Learning: discount γ, tau (τ, initial when tune_tau), tune_tau, target_entropy (None = −action_dim),
     actor/critic/tau learning rates, polyak (target smoothing), reward_scaling, normalize_observations,
     observation_clip (normalised observations are clipped to ±observation_clip; None: not clipped, as Brax's
-    SAC and PPO normalise).
+    SAC and PPO normalise), update_order (within one gradient step: "critic_first": the critic's step, then
+    the actor's against the updated critic, then τ's; "brax_sac": τ's step first, then the critic's and the
+    actor's both from the step's starting parameters with the new τ, as Brax's SAC orders them).
   Networks: policy (a policy family of `wpgjax.rl.policies`: "tanh_gaussian" — SAC's actor update in
     expectation under the default WPO projection; "pushforward" — an implicit generator trained by WPPG;
     "particle" — the WPG particle law: generator proposal + K ULA/MALA steps on the critic), hidden_sizes,
@@ -162,6 +169,7 @@ class TrainConfig:
   num_envs: int = 16
   num_evals: int = 10
   num_eval_envs: int = 16
+  deterministic_eval: bool = True
   replay_size: int = 100_000
   min_replay_size: int = 1024
   batch_size: int = 256
@@ -177,6 +185,8 @@ class TrainConfig:
   reward_scaling: float = hyperparameter(1.0)
   normalize_observations: bool = True
   observation_clip: float | None = 5.0
+  update_order: str = "critic_first"
+  prefill_policy: str = "uniform"
   policy: str = "tanh_gaussian"
   hidden_sizes: tuple[int, ...] = (64, 64)
   critic_layer_norm: bool = False
@@ -203,13 +213,15 @@ class TrainConfig:
     for name in ("tau", "actor_learning_rate", "critic_learning_rate", "tau_learning_rate", "reward_scaling"):
       _validation.check_number(_name(name), getattr(self, name))
     _validation.check_number(_name("polyak"), self.polyak, high=1.0, high_closed=True)
-    for name in ("tune_tau", "normalize_observations", "critic_layer_norm"):
+    for name in ("tune_tau", "normalize_observations", "critic_layer_norm", "deterministic_eval"):
       _validation.check_bool(_name(name), getattr(self, name))
     _validation.check_optional_number(_name("target_entropy"), self.target_entropy)
     _validation.check_optional_positive_number(_name("observation_clip"), self.observation_clip, "not clipped")
     _choice("policy", self.policy, POLICIES)
     _choice("entropy_estimator", self.entropy_estimator, ENTROPY_ESTIMATORS)
     _choice("activation", self.activation, tuple(ACTIVATIONS))
+    _choice("update_order", self.update_order, UPDATE_ORDERS)
+    _choice("prefill_policy", self.prefill_policy, PREFILL_POLICIES)
     if not isinstance(self.wpg, WPGConfig):
       _fail("wpg", "a WPGConfig", self.wpg)
     family = POLICY_FAMILIES[self.policy]
@@ -257,7 +269,7 @@ class TrainConfig:
 
   @property
   def prefill_steps(self) -> int:
-    """Random-action iterations (of all envs) that fill the replay buffer to min_replay_size."""
+    """Prefill iterations (of all envs, acted by prefill_policy) that fill the replay buffer to min_replay_size."""
     return -(-self.min_replay_size // self.num_envs)
 
   @property
@@ -422,6 +434,8 @@ _PRESETS: dict[str, dict[str, Any]] = {
     "walker2d": dict(env="walker2d", target_entropy=-3.0, **_SAC_CPU_RECIPE),
     # The hopper recipe unchanged: on swimmer it ended above Brax SAC's at 100k, both seeds (BENCHMARKS.md §12).
     "swimmer": dict(env="swimmer", target_entropy=-1.0, **_SAC_CPU_RECIPE),
+    # The hopper recipe unchanged (BENCHMARKS.md §12).
+    "pusher": dict(env="pusher", target_entropy=-3.5, **_SAC_CPU_RECIPE),
 }
 
 

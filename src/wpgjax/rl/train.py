@@ -142,9 +142,13 @@ def make_trainer(config: TrainConfig) -> Trainer:  # kept whole: small closures 
         env_steps=state.env_steps + config.num_envs * config.action_repeat)
 
   def prefill(state: TrainState) -> TrainState:
+    """min_replay_size transitions acted by config.prefill_policy: uniform actions, or the initial policy."""
     def body(state, _):
       key, key_action, key_reset = jax.random.split(state.key, 3)
-      actions = jax.random.uniform(key_action, (config.num_envs, action_size), minval=-1.0, maxval=1.0)
+      if config.prefill_policy == "initial":
+        actions = act(state, state.hyperparams, key_action)
+      else:
+        actions = jax.random.uniform(key_action, (config.num_envs, action_size), minval=-1.0, maxval=1.0)
       return env_step(state.replace(key=key), actions, key_reset), None
     return jax.lax.scan(body, state, None, length=config.prefill_steps)[0]
 
@@ -182,11 +186,18 @@ def make_trainer(config: TrainConfig) -> Trainer:  # kept whole: small closures 
     loss, grads = jax.value_and_grad(critic_loss)(state.critic_params)
     return (*_sgd(state.critic_params, grads, state.critic_opt_state, hp.critic_learning_rate), loss)
 
+  def tau_step(state: TrainState, hp: HyperParams, entropy: chex.Array):
+    """SAC's temperature step, minimising τ·sg(H − H_target) over log τ: (log τ, τ optimizer state)."""
+    if not config.tune_tau:
+      return state.log_tau, state.tau_opt_state
+    tau_grad = jax.grad(lambda lt: jnp.exp(lt) * jax.lax.stop_gradient(entropy - target_entropy))(state.log_tau)
+    return _sgd(state.log_tau, tau_grad, state.tau_opt_state, hp.tau_learning_rate)
+
   def actor_step(state: TrainState, hp: HyperParams, critic_params: Params, obs: chex.Array, keys: chex.PRNGKey,
                  executed: PolicySamples | None = None):
     """One Adam step of the family's projection against `critic_params` at states obs [B, o] (per-state keys
-    [B]; `executed`: the executed-law clouds already drawn there with those keys, or None), then SAC's
-    temperature step: (policy params, optimizer state, log τ, τ optimizer state, loss, entropy)."""
+    [B]; `executed`: the executed-law clouds already drawn there with those keys, or None): (policy params,
+    optimizer state, loss, entropy of the executed law)."""
     tau = current_tau(state, hp)
 
     def actor_loss(policy_params):
@@ -198,12 +209,7 @@ def make_trainer(config: TrainConfig) -> Trainer:  # kept whole: small closures 
     (loss, entropy), grads = jax.value_and_grad(actor_loss, has_aux=True)(state.policy_params)
     policy_params, policy_opt_state = _sgd(state.policy_params, grads, state.policy_opt_state,
                                            hp.actor_learning_rate)
-    log_tau, tau_opt_state = state.log_tau, state.tau_opt_state
-    if config.tune_tau:
-      # SAC's temperature loss: minimise τ·sg(H − H_target) over log τ.
-      tau_grad = jax.grad(lambda lt: jnp.exp(lt) * jax.lax.stop_gradient(entropy - target_entropy))(log_tau)
-      log_tau, tau_opt_state = _sgd(log_tau, tau_grad, tau_opt_state, hp.tau_learning_rate)
-    return policy_params, policy_opt_state, log_tau, tau_opt_state, loss, entropy
+    return policy_params, policy_opt_state, loss, entropy
 
   def actor_inputs(batch: replay.Transition, target_keys: chex.PRNGKey, target_samples: PolicySamples,
                    key: chex.PRNGKey):
@@ -214,14 +220,29 @@ def make_trainer(config: TrainConfig) -> Trainer:  # kept whole: small closures 
       return batch.next_observation, target_keys, target_samples
     return batch.observation, jax.random.split(key, config.batch_size), None
 
+  def executed_entropy(state: TrainState, hp: HyperParams, obs: chex.Array, key: chex.PRNGKey) -> chex.Array:
+    """Mean entropy estimate of the executed law at states obs [B, o] (num_action_samples draws each)."""
+    params = acting_params(state, hp)
+    return jnp.mean(jax.vmap(lambda o, k: nets.policy.entropy(
+        nets.policy.sample(params, o, k, config.wpg.num_action_samples)))(obs, jax.random.split(key, obs.shape[0])))
+
   def update(state: TrainState, hp: HyperParams, key: chex.PRNGKey) -> tuple[TrainState, dict]:
+    """One gradient step of critic, actor and τ, in config.update_order."""
     key_batch, key_critic, key_actor = jax.random.split(key, 3)
     batch = sample_batch(state, key_batch)
+    start = state
+    if config.update_order == "brax_sac":  # τ first; critic and actor then step from `start` with the new τ
+      log_tau, tau_opt_state = tau_step(state, hp, executed_entropy(state, hp, batch.observation,
+                                                                    jax.random.fold_in(key_actor, 1)))
+      state = state.replace(log_tau=log_tau, tau_opt_state=tau_opt_state)
     target_keys = jax.random.split(key_critic, config.batch_size)
     next_value, target_samples = next_values(state, hp, batch, target_keys)
     critic_params, critic_opt_state, critic_loss = critic_step(state, hp, batch, next_value)
-    policy_params, policy_opt_state, log_tau, tau_opt_state, actor_loss, entropy = actor_step(
-        state, hp, critic_params, *actor_inputs(batch, target_keys, target_samples, key_actor))
+    actor_critic = start.critic_params if config.update_order == "brax_sac" else critic_params
+    policy_params, policy_opt_state, actor_loss, entropy = actor_step(
+        state, hp, actor_critic, *actor_inputs(batch, target_keys, target_samples, key_actor))
+    if config.update_order == "critic_first":
+      log_tau, tau_opt_state = tau_step(state, hp, entropy)
     target_critic_params = optax.incremental_update(critic_params, state.target_critic_params, hp.polyak)
     state = state.replace(policy_params=policy_params, critic_params=critic_params,
                           target_critic_params=target_critic_params, log_tau=log_tau,
@@ -239,17 +260,25 @@ def make_trainer(config: TrainConfig) -> Trainer:  # kept whole: small closures 
     return state, jax.tree.map(jnp.mean, metrics)
 
   def evaluate(state: TrainState, key: chex.PRNGKey) -> dict:
-    """The family's deterministic policy (tanh of the Gaussian mean, of g(o, 0), or of g(o, 0) moved by K
-    noiseless WPG steps), num_eval_envs full episodes from fresh resets."""
+    """num_eval_envs full episodes from fresh resets of the family's deterministic policy (tanh of the Gaussian
+    mean, of g(o, 0), or of g(o, 0) moved by K noiseless WPG steps), or with deterministic_eval=False of one
+    draw of the executed law per step (Brax's default evaluation)."""
     params = policy_params(state)[1]
     trace_counts["evaluate"] += 1
     env_state = envs.reset_envs(env, key, config.num_eval_envs)
     num_steps = -(-config.episode_length // config.action_repeat)
+    step_keys = None if config.deterministic_eval else jax.random.split(jax.random.fold_in(key, 1), num_steps)
 
-    def body(carry, _):
+    def policy(obs: chex.Array, step_key: chex.PRNGKey | None) -> chex.Array:
+      if step_key is None:
+        return jnp.tanh(nets.policy.deterministic_u(params, obs))
+      keys = jax.random.split(step_key, config.num_eval_envs)
+      return jnp.tanh(jax.vmap(lambda o, k: nets.policy.sample(params, o, k, 1).u[0])(obs, keys))
+
+    def body(carry, step_key):
       env_state, returns, lengths, alive = carry
       obs = normalize(state.obs_stats, env_state.obs)
-      actions = jnp.tanh(nets.policy.deterministic_u(params, obs))
+      actions = policy(obs, step_key)
       env_state = env.step(env_state, actions)
       returns = returns + alive * env_state.reward
       lengths = lengths + alive * config.action_repeat
@@ -257,7 +286,7 @@ def make_trainer(config: TrainConfig) -> Trainer:  # kept whole: small closures 
       return (env_state, returns, lengths, alive), None
 
     zeros = jnp.zeros((config.num_eval_envs,))
-    (_, returns, lengths, _), _ = jax.lax.scan(body, (env_state, zeros, zeros, zeros + 1.0), None,
+    (_, returns, lengths, _), _ = jax.lax.scan(body, (env_state, zeros, zeros, zeros + 1.0), step_keys,
                                                length=num_steps)
     return {"eval/episode_reward": jnp.mean(returns), "eval/episode_reward_std": jnp.std(returns),
             "eval/avg_episode_length": jnp.mean(lengths)}

@@ -1,0 +1,99 @@
+"""Brax SAC's conventions as options, on Brax's `fast` env: `update_order` (which parameters each step of an
+update reads), `prefill_policy` (which law acts during the prefill) and `deterministic_eval`.
+
+One gradient step is compiled per order with the learning rates as traced leaves, so "the actor steps against
+the critic of the step's start" is a bitwise statement: the new policy does not depend on the critic's learning
+rate at all.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from wpgjax._testing import leaves_as_numpy
+from wpgjax.rl import make_trainer, presets
+from wpgjax.rl.config import UPDATE_ORDERS
+
+
+def _same(a, b) -> bool:
+  return all(np.array_equal(x, y) for x, y in zip(leaves_as_numpy(a), leaves_as_numpy(b)))
+
+
+@pytest.fixture(scope="module")
+def one_update():
+  """{order: (config, state after init and prefill, jitted one-update piece)}, compiled with XLA's
+  optimizations mostly off (the comparisons are within one program)."""
+  before = jax.config.values["jax_disable_most_optimizations"]
+  jax.config.update("jax_disable_most_optimizations", True)
+  out = {}
+  for order in UPDATE_ORDERS:
+    config = presets("fast", num_evals=1, update_order=order)
+    trainer = make_trainer(config)
+    state = jax.jit(lambda key: trainer.prefill(trainer.init(key, config.hyperparams())))(jax.random.key(0))
+    out[order] = (config, state, jax.jit(trainer.pieces["update"]))
+  yield out
+  jax.config.update("jax_disable_most_optimizations", before)
+
+
+def _updated(one_update, order, **hyperparams):
+  config, state, update = one_update[order]
+  hp = config.hyperparams().replace(**{k: jnp.float32(v) for k, v in hyperparams.items()})
+  return update(state, hp, jax.random.key(5)), state
+
+
+def test_brax_sac_order_actor_steps_against_the_critic_of_the_step_start(one_update):
+  low, start = _updated(one_update, "brax_sac", critic_learning_rate=1e-3)
+  high, _ = _updated(one_update, "brax_sac", critic_learning_rate=1e-1)
+  assert not _same(low.critic_params, high.critic_params)
+  assert _same(low.policy_params, high.policy_params)
+  assert not _same(low.policy_params, start.policy_params)
+
+
+def test_critic_first_order_actor_steps_against_the_updated_critic(one_update):
+  low, _ = _updated(one_update, "critic_first", critic_learning_rate=1e-3)
+  high, _ = _updated(one_update, "critic_first", critic_learning_rate=1e-1)
+  assert not _same(low.policy_params, high.policy_params)
+
+
+def test_where_the_new_temperature_is_used(one_update):
+  """brax_sac: τ steps first and the critic's target uses the new τ; critic_first: τ steps last."""
+  for order, critic_sees_new_tau in (("brax_sac", True), ("critic_first", False)):
+    slow, start = _updated(one_update, order, tau_learning_rate=1e-4)
+    fast, _ = _updated(one_update, order, tau_learning_rate=1e-1)
+    assert float(slow.log_tau) != float(fast.log_tau) and float(slow.log_tau) != float(start.log_tau), order
+    assert _same(slow.critic_params, fast.critic_params) != critic_sees_new_tau, order
+
+
+def test_prefill_with_the_initial_policy_draws_from_it():
+  """With prefill_policy="initial" the stored actions are tanh(u), u ~ N(μ_θ0(o), σ_θ0(o)²) of the initial
+  policy at the stored observation: z = (atanh(a) − μ)/σ has mean 0 and mean square 1 (4 standard errors over
+  the n stored draws). Uniform actions give mean z² ≈ (π²/12)/σ², far from 1 here."""
+  mean_square = {}
+  for prefill_policy in ("initial", "uniform"):
+    config = presets("fast", num_evals=1, normalize_observations=False, prefill_policy=prefill_policy)
+    trainer = make_trainer(config)
+    state = jax.jit(lambda key: trainer.prefill(trainer.init(key, config.hyperparams())))(jax.random.key(0))
+    n = int(state.replay.size)
+    data = jax.tree.map(lambda x: x[:n], state.replay.data)
+    mean, std = trainer.networks.policy.network.apply(state.policy_params, data.observation)
+    z = np.asarray((jnp.arctanh(jnp.clip(data.action, -1 + 1e-6, 1 - 1e-6)) - mean) / std).ravel()
+    mean_square[prefill_policy] = float(np.mean(z**2))
+    if prefill_policy == "initial":
+      assert n == config.min_replay_size and abs(np.mean(z)) < 4 / np.sqrt(z.size), np.mean(z)
+      assert abs(mean_square["initial"] - 1.0) < 4 * np.sqrt(2.0 / z.size), mean_square
+  assert mean_square["uniform"] > 1.0 + 4 * np.sqrt(2.0 / z.size), mean_square
+
+
+def test_stochastic_evaluation_draws_from_the_policy(one_update):
+  """deterministic_eval=False acts with one draw of the executed law per step: a return different from the
+  mode's, the same for the same key, different for another key."""
+  _, state, _ = one_update["critic_first"]
+  returns = {}
+  for deterministic in (True, False):
+    trainer = make_trainer(presets("fast", num_evals=1, deterministic_eval=deterministic))
+    evaluate = jax.jit(trainer.evaluate)
+    returns[deterministic] = [float(evaluate(state, jax.random.key(k))["eval/episode_reward"]) for k in (0, 0, 1)]
+  stochastic = returns[False]
+  assert stochastic[0] == stochastic[1] and stochastic[0] != stochastic[2], returns
+  assert stochastic[0] != returns[True][0] and np.all(np.isfinite(stochastic)), returns
