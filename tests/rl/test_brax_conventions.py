@@ -56,13 +56,18 @@ def test_critic_first_order_actor_steps_against_the_updated_critic(one_update):
   assert not _same(low.policy_params, high.policy_params)
 
 
-def test_where_the_new_temperature_is_used(one_update):
-  """brax_sac: τ steps first and the critic's target uses the new τ; critic_first: τ steps last."""
-  for order, critic_sees_new_tau in (("brax_sac", True), ("critic_first", False)):
-    slow, start = _updated(one_update, order, tau_learning_rate=1e-4)
-    fast, _ = _updated(one_update, order, tau_learning_rate=1e-1)
-    assert float(slow.log_tau) != float(fast.log_tau) and float(slow.log_tau) != float(start.log_tau), order
-    assert _same(slow.critic_params, fast.critic_params) != critic_sees_new_tau, order
+@pytest.mark.parametrize("order", UPDATE_ORDERS)
+def test_one_step_reads_the_temperature_of_its_start(one_update, order):
+  """In both orders (as in Brax's SAC) τ's step does not feed the critic's or the actor's step, and neither of
+  those feeds τ's: each learning rate moves only its own parameters."""
+  slow, start = _updated(one_update, order, tau_learning_rate=1e-4)
+  fast, _ = _updated(one_update, order, tau_learning_rate=1e-1)
+  assert float(slow.log_tau) != float(fast.log_tau) and float(slow.log_tau) != float(start.log_tau)
+  assert _same(slow.critic_params, fast.critic_params) and _same(slow.policy_params, fast.policy_params)
+  default, _ = _updated(one_update, order)
+  other, _ = _updated(one_update, order, critic_learning_rate=1e-1, actor_learning_rate=1e-1)
+  assert float(other.log_tau) == float(default.log_tau)
+  assert not _same(other.policy_params, default.policy_params)
 
 
 def test_prefill_with_the_initial_policy_draws_from_it():

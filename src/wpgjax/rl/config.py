@@ -140,18 +140,20 @@ class TrainConfig:
     ignored by "fast"), episode_length, action_repeat (`presets` sets a DM Control task's own).
   Budget: num_timesteps (env steps, all envs together), num_envs (parallel envs per seed), num_evals
     (evaluations, evenly spaced; the first at step 0), num_eval_envs (episodes per evaluation),
-    deterministic_eval (evaluate the policy's mode, True, or one draw of the executed law per step, False:
-    Brax's trainers default to False).
+    deterministic_eval (evaluate the family's deterministic action, `deterministic_u`, True, or one draw of the
+    executed law per step, False: Brax's trainers default to False).
   Replay: replay_size (transitions per seed: memory is explicit, never derived from the budget),
     min_replay_size (transitions collected before learning), prefill_policy (how they are acted: "uniform"
-    actions in [−1, 1], or the "initial" policy's executed law, as Brax's SAC prefills), batch_size,
+    actions in [−1, 1], or the "initial" policy's executed law, as Brax's SAC prefills; a run resumed without
+    its saved replay buffer refills it the same way, "initial" then meaning the restored policy), batch_size,
     grad_updates_per_step (SGD updates per env step of all envs).
   Learning: discount γ, tau (τ, initial when tune_tau), tune_tau, target_entropy (None = −action_dim),
     actor/critic/tau learning rates, polyak (target smoothing), reward_scaling, normalize_observations,
     observation_clip (normalised observations are clipped to ±observation_clip; None: not clipped, as Brax's
     SAC and PPO normalise), update_order (within one gradient step: "critic_first": the critic's step, then
-    the actor's against the updated critic, then τ's; "brax_sac": τ's step first, then the critic's and the
-    actor's both from the step's starting parameters with the new τ, as Brax's SAC orders them).
+    the actor's against the updated critic, then τ's on the actor's samples; "brax_sac": τ's, the critic's and
+    the actor's steps all from the step's starting parameters and τ — the actor against the critic before its
+    step, τ on an entropy drawn at the batch states — as Brax's SAC does).
   Networks: policy (a policy family of `wpgjax.rl.policies`: "tanh_gaussian" — SAC's actor update in
     expectation under the default WPO projection; "pushforward" — an implicit generator trained by WPPG;
     "particle" — the WPG particle law: generator proposal + K ULA/MALA steps on the critic), hidden_sizes,

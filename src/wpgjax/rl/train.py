@@ -230,18 +230,16 @@ def make_trainer(config: TrainConfig) -> Trainer:  # kept whole: small closures 
     """One gradient step of critic, actor and τ, in config.update_order."""
     key_batch, key_critic, key_actor = jax.random.split(key, 3)
     batch = sample_batch(state, key_batch)
-    start = state
-    if config.update_order == "brax_sac":  # τ first; critic and actor then step from `start` with the new τ
-      log_tau, tau_opt_state = tau_step(state, hp, executed_entropy(state, hp, batch.observation,
-                                                                    jax.random.fold_in(key_actor, 1)))
-      state = state.replace(log_tau=log_tau, tau_opt_state=tau_opt_state)
+    if config.update_order == "brax_sac":  # all three from the step's start: τ on its own draw at s, old τ
+      key_actor, key_tau = jax.random.split(key_actor)
+      log_tau, tau_opt_state = tau_step(state, hp, executed_entropy(state, hp, batch.observation, key_tau))
     target_keys = jax.random.split(key_critic, config.batch_size)
     next_value, target_samples = next_values(state, hp, batch, target_keys)
     critic_params, critic_opt_state, critic_loss = critic_step(state, hp, batch, next_value)
-    actor_critic = start.critic_params if config.update_order == "brax_sac" else critic_params
+    actor_critic = state.critic_params if config.update_order == "brax_sac" else critic_params
     policy_params, policy_opt_state, actor_loss, entropy = actor_step(
         state, hp, actor_critic, *actor_inputs(batch, target_keys, target_samples, key_actor))
-    if config.update_order == "critic_first":
+    if config.update_order != "brax_sac":
       log_tau, tau_opt_state = tau_step(state, hp, entropy)
     target_critic_params = optax.incremental_update(critic_params, state.target_critic_params, hp.polyak)
     state = state.replace(policy_params=policy_params, critic_params=critic_params,
@@ -265,9 +263,12 @@ def make_trainer(config: TrainConfig) -> Trainer:  # kept whole: small closures 
     draw of the executed law per step (Brax's default evaluation)."""
     params = policy_params(state)[1]
     trace_counts["evaluate"] += 1
-    env_state = envs.reset_envs(env, key, config.num_eval_envs)
     num_steps = -(-config.episode_length // config.action_repeat)
-    step_keys = None if config.deterministic_eval else jax.random.split(jax.random.fold_in(key, 1), num_steps)
+    step_keys = None
+    if not config.deterministic_eval:  # the resets keep `key` itself only on the deterministic path
+      key, key_actions = jax.random.split(key)
+      step_keys = jax.random.split(key_actions, num_steps)
+    env_state = envs.reset_envs(env, key, config.num_eval_envs)
 
     def policy(obs: chex.Array, step_key: chex.PRNGKey | None) -> chex.Array:
       if step_key is None:
