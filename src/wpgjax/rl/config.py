@@ -438,6 +438,8 @@ _PRESETS: dict[str, dict[str, Any]] = {
     "swimmer": dict(env="swimmer", target_entropy=-1.0, **_SAC_CPU_RECIPE),
     # The hopper recipe unchanged (BENCHMARKS.md §12).
     "pusher": dict(env="pusher", target_entropy=-3.5, **_SAC_CPU_RECIPE),
+    # The hopper recipe unchanged (BENCHMARKS.md §12).
+    "ant": dict(env="ant", target_entropy=-4.0, **_SAC_CPU_RECIPE),
 }
 
 
