@@ -71,3 +71,45 @@ def test_own_env_trains_checkpoints_resumes_and_evaluates(tmp_path, quick_compil
   act = make_policy(CONFIG, action_size=1)(loaded.run_params(0))
   actions, _ = act(jnp.zeros((3, 2)), jax.random.key(0))
   assert actions.shape == (3, 1) and np.all(np.abs(np.asarray(actions)) <= 1.0)
+
+
+class FallsThenBlowsUp(Env):
+  """Reward 1 per step; terminates at its 3rd step; stepped further, its state and reward are NaN (as a physics
+  pipeline can be once a body has fallen)."""
+
+  def reset(self, rng):
+    return State(pipeline_state=None, obs=jnp.zeros((1,)), reward=jnp.zeros(()), done=jnp.zeros(()),
+                 metrics={}, info={})
+
+  def step(self, state, action):
+    count = state.obs[0] + 1.0
+    blown = state.done > 0
+    return state.replace(obs=jnp.where(blown, jnp.nan, count)[None], reward=jnp.where(blown, jnp.nan, 1.0),
+                         done=jnp.where(blown | (count >= 3), 1.0, 0.0))
+
+  @property
+  def observation_size(self):
+    return 1
+
+  @property
+  def action_size(self):
+    return 1
+
+  @property
+  def backend(self):
+    return "none"
+
+
+brax_envs.register_environment("test_falls_then_blows_up", FallsThenBlowsUp)
+
+
+def test_evaluation_ignores_what_a_finished_episode_does_after_its_end():
+  """An episode's return stops at its first done: a NaN that the env produces when stepped past it (the eval
+  envs are not reset) does not reach the return."""
+  from wpgjax.rl import make_trainer
+  config = presets("test_falls_then_blows_up", episode_length=8, num_envs=2, num_eval_envs=2, num_evals=1,
+                   replay_size=64, min_replay_size=16, batch_size=8, hidden_sizes=(8,))
+  trainer = make_trainer(config)
+  state = trainer.init(jax.random.key(0), config.hyperparams())
+  out = jax.jit(trainer.evaluate)(state, jax.random.key(1))
+  assert float(out["eval/episode_reward"]) == 3.0 and float(out["eval/avg_episode_length"]) == 3.0, out

@@ -281,7 +281,7 @@ def make_trainer(config: TrainConfig) -> Trainer:  # kept whole: small closures 
       obs = normalize(state.obs_stats, env_state.obs)
       actions = policy(obs, step_key)
       env_state = env.step(env_state, actions)
-      returns = returns + alive * env_state.reward
+      returns = returns + jnp.where(alive > 0, env_state.reward, 0.0)  # a finished env's NaN stays out
       lengths = lengths + alive * config.action_repeat
       alive = alive * (1.0 - env_state.done)
       return (env_state, returns, lengths, alive), None
