@@ -434,11 +434,12 @@ _PRESETS: dict[str, dict[str, Any]] = {
     "hopper": dict(env="hopper", target_entropy=-1.5, **_SAC_CPU_RECIPE),
     # The hopper recipe unchanged (BENCHMARKS.md §12).
     "walker2d": dict(env="walker2d", target_entropy=-3.0, **_SAC_CPU_RECIPE),
-    # The hopper recipe unchanged: on swimmer it ended above Brax SAC's at 100k, both seeds (BENCHMARKS.md §12).
+    # The hopper recipe unchanged: on swimmer it ended above Brax SAC's at 100k, both seeds (SAC's stochastic
+    # evaluation; BENCHMARKS.md §12).
     "swimmer": dict(env="swimmer", target_entropy=-1.0, **_SAC_CPU_RECIPE),
     # The hopper recipe unchanged (BENCHMARKS.md §12).
     "pusher": dict(env="pusher", target_entropy=-3.5, **_SAC_CPU_RECIPE),
-    # The hopper recipe unchanged (BENCHMARKS.md §12).
+    # The hopper recipe unchanged: on ant it ended above Brax SAC's at 100k, both seeds (BENCHMARKS.md §12).
     "ant": dict(env="ant", target_entropy=-4.0, **_SAC_CPU_RECIPE),
 }
 
