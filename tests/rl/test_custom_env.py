@@ -11,11 +11,29 @@ from brax.envs.base import Env, State
 
 from wpgjax.host.evaluation import evaluate, load
 from wpgjax.host.runner import run
-from wpgjax.rl import TrainConfig, make_policy, presets, registered_env_names
+from wpgjax.rl import TrainConfig, make_policy, make_trainer, presets, registered_env_names
 
 
-class DriftToTarget(Env):
+class _SmallEnv(Env):
+  """A pipeline-free env of `OBSERVATION_SIZE` observations and one action."""
+  OBSERVATION_SIZE = 1
+
+  @property
+  def observation_size(self):
+    return self.OBSERVATION_SIZE
+
+  @property
+  def action_size(self):
+    return 1
+
+  @property
+  def backend(self):
+    return "none"
+
+
+class DriftToTarget(_SmallEnv):
   """x ∈ R, x' = x + 0.1 a, reward −|x' − 0.5|; starts at x ∼ U(−1, 1). Observation [x, 1]."""
+  OBSERVATION_SIZE = 2
 
   def reset(self, rng):
     x = jax.random.uniform(rng, (), minval=-1.0, maxval=1.0)
@@ -25,18 +43,6 @@ class DriftToTarget(Env):
   def step(self, state, action):
     x = state.obs[0] + 0.1 * jnp.clip(action[0], -1.0, 1.0)
     return state.replace(obs=jnp.stack([x, jnp.ones(())]), reward=-jnp.abs(x - 0.5))
-
-  @property
-  def observation_size(self):
-    return 2
-
-  @property
-  def action_size(self):
-    return 1
-
-  @property
-  def backend(self):
-    return "none"
 
 
 brax_envs.register_environment("test_drift_to_target", DriftToTarget)
@@ -73,7 +79,7 @@ def test_own_env_trains_checkpoints_resumes_and_evaluates(tmp_path, quick_compil
   assert actions.shape == (3, 1) and np.all(np.abs(np.asarray(actions)) <= 1.0)
 
 
-class FallsThenBlowsUp(Env):
+class FallsThenBlowsUp(_SmallEnv):
   """Reward 1 per step; terminates at its 3rd step; stepped further, its state and reward are NaN (as a physics
   pipeline can be once a body has fallen)."""
 
@@ -87,18 +93,6 @@ class FallsThenBlowsUp(Env):
     return state.replace(obs=jnp.where(blown, jnp.nan, count)[None], reward=jnp.where(blown, jnp.nan, 1.0),
                          done=jnp.where(blown | (count >= 3), 1.0, 0.0))
 
-  @property
-  def observation_size(self):
-    return 1
-
-  @property
-  def action_size(self):
-    return 1
-
-  @property
-  def backend(self):
-    return "none"
-
 
 brax_envs.register_environment("test_falls_then_blows_up", FallsThenBlowsUp)
 
@@ -106,7 +100,6 @@ brax_envs.register_environment("test_falls_then_blows_up", FallsThenBlowsUp)
 def test_evaluation_ignores_what_a_finished_episode_does_after_its_end():
   """An episode's return stops at its first done: a NaN that the env produces when stepped past it (the eval
   envs are not reset) does not reach the return."""
-  from wpgjax.rl import make_trainer
   config = presets("test_falls_then_blows_up", episode_length=8, num_envs=2, num_eval_envs=2, num_evals=1,
                    replay_size=64, min_replay_size=16, batch_size=8, hidden_sizes=(8,))
   trainer = make_trainer(config)
