@@ -178,8 +178,9 @@ RECIPE_SOURCES: dict[str, dict[str, str]] = {
         "hopper": (
             "The inverted_pendulum recipe (16 envs, batch 256, lr 1e-3, 16 grad updates per env step, (64, 64) "
             "nets, normalised observations, discount 0.99, reward scaling 1), 100k steps. This harness on the "
-            "generalized backend, seeds 0 and 1 (BENCHMARKS.md §12, §15): final 2,599 and 3,091 with the deterministic "
-            "evaluation (1,605 and 1,976 with the stochastic one, in 290 s and 270 s on the AMD EPYC); "
+            "generalized backend, seeds 0 and 1 (BENCHMARKS.md §12, §15): final 2,599 and 3,091 with the "
+            "deterministic evaluation (1,605 and 1,976 with the stochastic one, in 290 s and 270 s on the AMD "
+            "EPYC); "
             "issue 12 measured 414 on spring (seed 0). The published recipe ("
             + _PUBLISHED + ": 6.55M steps, 128 envs, batch 512, 64 updates per step, lr 6e-4, discount 0.997, "
             "reward scaling 30, (256, 256)) is far beyond a CPU budget."),

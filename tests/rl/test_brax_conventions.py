@@ -20,6 +20,12 @@ def _same(a, b) -> bool:
   return all(np.array_equal(x, y) for x, y in zip(leaves_as_numpy(a), leaves_as_numpy(b)))
 
 
+def _prefilled(config):
+  """(trainer, the state after init and prefill at key 0)."""
+  trainer = make_trainer(config)
+  return trainer, jax.jit(lambda key: trainer.prefill(trainer.init(key, config.hyperparams())))(jax.random.key(0))
+
+
 @pytest.fixture(scope="module")
 def one_update():
   """{order: (config, state after init and prefill, jitted one-update piece)}, compiled with XLA's
@@ -29,8 +35,7 @@ def one_update():
   out = {}
   for order in UPDATE_ORDERS:
     config = presets("fast", num_evals=1, update_order=order)
-    trainer = make_trainer(config)
-    state = jax.jit(lambda key: trainer.prefill(trainer.init(key, config.hyperparams())))(jax.random.key(0))
+    trainer, state = _prefilled(config)
     out[order] = (config, state, jax.jit(trainer.pieces["update"]))
   yield out
   jax.config.update("jax_disable_most_optimizations", before)
@@ -77,8 +82,7 @@ def test_prefill_with_the_initial_policy_draws_from_it():
   mean_square = {}
   for prefill_policy in ("initial", "uniform"):
     config = presets("fast", num_evals=1, normalize_observations=False, prefill_policy=prefill_policy)
-    trainer = make_trainer(config)
-    state = jax.jit(lambda key: trainer.prefill(trainer.init(key, config.hyperparams())))(jax.random.key(0))
+    trainer, state = _prefilled(config)
     n = int(state.replay.size)
     data = jax.tree.map(lambda x: x[:n], state.replay.data)
     mean, std = trainer.networks.policy.network.apply(state.policy_params, data.observation)

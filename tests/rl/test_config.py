@@ -39,7 +39,8 @@ from wpgjax.rl import config as C
     (dict(critic_layer_norm=1), r"TrainConfig.critic_layer_norm must be a bool"),
     (dict(update_order="actor_first"),
      r"TrainConfig.update_order must be one of \['critic_first', 'brax_sac'\], got 'actor_first'"),
-    (dict(prefill_policy="random"), r"TrainConfig.prefill_policy must be one of \['uniform', 'initial'\], got 'random'"),
+    (dict(prefill_policy="random"),
+     r"TrainConfig.prefill_policy must be one of \['uniform', 'initial'\], got 'random'"),
 ])
 def test_bad_train_config_names_field(overrides, message):
   with pytest.raises(ValueError, match=message):
