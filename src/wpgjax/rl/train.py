@@ -1,8 +1,8 @@
 """`make_train(config) -> train(key, hyperparams=None)`: the whole WPG actor-critic run as one pure program.
 
-Read top to bottom: the train state; one training iteration (act in all envs, store, `grad_updates_per_step`
-SGD updates of critic, actor and τ); one epoch (a scan of iterations, then evaluation and diagnostics); the
-run (init, random-action prefill, a scan of epochs). `make_trainer` exposes the same pieces (init, prefill,
+Read top to bottom: one training iteration (act in all envs, store, `grad_updates_per_step` gradient steps of
+critic, actor and τ from `wpgjax.rl.learner`); one epoch (a scan of iterations, then evaluation and
+diagnostics); the run (init, prefill, a scan of epochs). The state is `wpgjax.rl.state.TrainState`. `make_trainer` exposes the same pieces (init, prefill,
 epoch) so that a host runner can drive the identical computation in chunks and checkpoint between them.
 """
 
@@ -11,18 +11,17 @@ from __future__ import annotations
 from typing import Any, Callable, NamedTuple
 
 import chex
-import flax.struct
 import jax
 import jax.numpy as jnp
-import optax
 
 from wpgjax.rl import agent, envs, normalization, replay
 from wpgjax.rl.config import HyperParams, TrainConfig
-from wpgjax.rl.policies import PolicyParams, PolicySamples
+from wpgjax.rl.learner import ADAM, make_learner
+from wpgjax.rl.policies import PolicyParams
+from wpgjax.rl.state import TrainState, acting_params, policy_params
 
 __all__ = ["TrainState", "Trainer", "make_trainer", "make_train", "make_policy", "policy_params", "METRIC_NAMES"]
 
-Params = Any
 METRIC_NAMES = (
     "eval/episode_reward", "eval/episode_reward_std", "eval/avg_episode_length", "env_steps",
     "training/critic_loss", "training/actor_loss", "training/tau", "training/entropy",
@@ -30,48 +29,12 @@ METRIC_NAMES = (
 )
 
 
-@flax.struct.dataclass
-class TrainState:
-  """Everything a run needs to continue exactly: networks, targets, optimizer states, log τ, observation
-  statistics, the replay buffer, the envs' states, the PRNG key, the counters and the run's HyperParams
-  (so that `policy_params(state)` knows τ and the refinement step size). tune_tau (static): whether τ is
-  exp(log_tau) (tuned) or hyperparams.tau (fixed)."""
-  policy_params: Params
-  critic_params: Params
-  target_critic_params: Params
-  log_tau: chex.Array
-  policy_opt_state: optax.OptState
-  critic_opt_state: optax.OptState
-  tau_opt_state: optax.OptState
-  obs_stats: normalization.RunningStatistics
-  replay: replay.ReplayBuffer
-  env_state: Any
-  key: chex.PRNGKey
-  env_steps: chex.Array
-  grad_steps: chex.Array
-  hyperparams: HyperParams
-  tune_tau: bool = flax.struct.field(pytree_node=False, default=True)
-
-  @property
-  def tau(self) -> chex.Array:
-    """The current temperature τ."""
-    return jnp.exp(self.log_tau) if self.tune_tau else self.hyperparams.tau
-
-
-def policy_params(state: TrainState) -> tuple[normalization.RunningStatistics, PolicyParams]:
-  """What acting needs, in Brax's (normaliser, policy) shape: (obs_stats, PolicyParams(policy network, critic,
-  τ, refinement step size)). Use with `make_policy(config)(policy_params(state), deterministic)`; the critic is
-  part of it because the particle policy's executed law is refined on it. Works on stacked (vmapped) states."""
-  return state.obs_stats, PolicyParams(state.policy_params, state.critic_params, state.tau,
-                                       state.hyperparams.refine_step_size)
-
-
 class Trainer(NamedTuple):
   """Pure pieces of a run. init(key, hp) -> state; prefill(state) -> state; epoch(state, hp) -> (state,
   metrics of one evaluation); evaluate(state, key) -> eval metrics; networks; env; replay_bytes_per_seed
   (the replay buffer's memory, explicit in the config); trace_counts (how often each piece was traced: the
   contract is once per compiled program); pieces: {name: (state, hp, key) -> result} for the parts of an
-  epoch (act_and_env_step, critic_update, actor_update, evaluate, diagnostics), to time them apart."""
+  epoch (act_and_env_step, critic_update, update, evaluate, diagnostics), to time them apart."""
   init: Callable[[chex.PRNGKey, HyperParams], TrainState]
   prefill: Callable[[TrainState], TrainState]
   epoch: Callable[[TrainState, HyperParams], tuple[TrainState, dict]]
@@ -85,17 +48,7 @@ class Trainer(NamedTuple):
   pieces: dict
 
 
-_adam = optax.scale_by_adam()
-
-
-def _sgd(params: Params, grads: Params, opt_state: optax.OptState, learning_rate: chex.Numeric):
-  """Adam with a learning rate that may be a traced hyperparameter leaf: θ ← θ − lr · adam(g)."""
-  updates, opt_state = _adam.update(grads, opt_state, params)
-  params = jax.tree.map(lambda p, u: p - learning_rate * u, params, updates)
-  return params, opt_state
-
-
-def make_trainer(config: TrainConfig) -> Trainer:  # kept whole: small closures that read top to bottom
+def make_trainer(config: TrainConfig) -> Trainer:
   """Builds the env and networks and returns the pure pieces of a run (see Trainer)."""
   env = envs.make_env(config.env, backend=config.backend, episode_length=config.episode_length,
                       action_repeat=config.action_repeat)
@@ -105,9 +58,9 @@ def make_trainer(config: TrainConfig) -> Trainer:  # kept whole: small closures 
     raise ValueError(f"env {config.env!r} has dictionary observations; only flat observations are supported")
   observation_size, action_size = int(reset_shapes.obs.shape[-1]), int(env.action_size)
   nets = agent.make_networks(config, action_size)
-  target_entropy = -float(action_size) if config.target_entropy is None else float(config.target_entropy)
   normalize = lambda stats, obs: normalization.normalize(stats, obs, enabled=config.normalize_observations,
                                                          max_abs=config.observation_clip)
+  learner = make_learner(config, nets, normalize)
   trace_counts = {"iteration": 0, "evaluate": 0}
 
   def init(key: chex.PRNGKey, hp: HyperParams) -> TrainState:
@@ -118,18 +71,12 @@ def make_trainer(config: TrainConfig) -> Trainer:  # kept whole: small closures 
     log_tau = jnp.log(jnp.asarray(hp.tau, jnp.float32))
     return TrainState(
         policy_params=policy_params, critic_params=critic_params, target_critic_params=critic_params,
-        log_tau=log_tau, policy_opt_state=_adam.init(policy_params), critic_opt_state=_adam.init(critic_params),
-        tau_opt_state=_adam.init(log_tau), obs_stats=normalization.init_statistics(observation_size),
+        log_tau=log_tau, policy_opt_state=ADAM.init(policy_params), critic_opt_state=ADAM.init(critic_params),
+        tau_opt_state=ADAM.init(log_tau), obs_stats=normalization.init_statistics(observation_size),
         replay=replay.replay_init(config.replay_size, observation_size, action_size),
         env_state=envs.reset_envs(env, key_env, config.num_envs), key=key_state,
         env_steps=jnp.zeros((), jnp.int32), grad_steps=jnp.zeros((), jnp.int32), hyperparams=hp,
         tune_tau=config.tune_tau)
-
-  def current_tau(state: TrainState, hp: HyperParams) -> chex.Array:
-    return jnp.exp(state.log_tau) if config.tune_tau else hp.tau
-
-  def acting_params(state: TrainState, hp: HyperParams) -> PolicyParams:
-    return PolicyParams(state.policy_params, state.critic_params, current_tau(state, hp), hp.refine_step_size)
 
   def env_step(state: TrainState, actions: chex.Array, key: chex.PRNGKey) -> TrainState:
     env_state, step = envs.step_and_autoreset(env, state.env_state, actions, key)
@@ -161,101 +108,45 @@ def make_trainer(config: TrainConfig) -> Trainer:  # kept whole: small closures 
     u = jax.vmap(lambda o, k: nets.policy.sample(params, o, k, 1).u[0])(obs, sample_keys)
     return jnp.tanh(u)
 
-  def sample_batch(state: TrainState, key: chex.PRNGKey) -> replay.Transition:
-    """batch_size transitions from the replay buffer, observations normalised."""
-    batch = replay.replay_sample(state.replay, key, config.batch_size)
-    return batch.replace(observation=normalize(state.obs_stats, batch.observation),
-                         next_observation=normalize(state.obs_stats, batch.next_observation))
-
-  def next_values(state: TrainState, hp: HyperParams, batch: replay.Transition, keys: chex.PRNGKey):
-    """V(s') per batch state and the executed-law samples it averaged over (`agent.next_value_one`)."""
-    params, tau = acting_params(state, hp), current_tau(state, hp)
-    return jax.vmap(lambda o2, k: agent.next_value_one(nets, params, state.target_critic_params, o2, k, tau))(
-        batch.next_observation, keys)
-
-  def critic_step(state: TrainState, hp: HyperParams, batch: replay.Transition, next_value: chex.Array):
-    """One Adam step on the soft TD loss to the targets of `next_value` [B]: (critic params, optimizer state,
-    loss)."""
-
-    def critic_loss(critic_params):
-      losses = jax.vmap(lambda o, a, r, m, v: agent.critic_loss_one(
-          nets, critic_params, o, a, r, m, v, hp.discount, hp.reward_scaling))(
-              batch.observation, batch.action, batch.reward, batch.discount, next_value)
-      return jnp.mean(losses)
-
-    loss, grads = jax.value_and_grad(critic_loss)(state.critic_params)
-    return (*_sgd(state.critic_params, grads, state.critic_opt_state, hp.critic_learning_rate), loss)
-
-  def tau_step(state: TrainState, hp: HyperParams, entropy: chex.Array):
-    """SAC's temperature step, minimising τ·sg(H − H_target) over log τ: (log τ, τ optimizer state)."""
-    if not config.tune_tau:
-      return state.log_tau, state.tau_opt_state
-    tau_grad = jax.grad(lambda lt: jnp.exp(lt) * jax.lax.stop_gradient(entropy - target_entropy))(state.log_tau)
-    return _sgd(state.log_tau, tau_grad, state.tau_opt_state, hp.tau_learning_rate)
-
-  def actor_step(state: TrainState, hp: HyperParams, critic_params: Params, obs: chex.Array, keys: chex.PRNGKey,
-                 executed: PolicySamples | None = None):
-    """One Adam step of the family's projection against `critic_params` at states obs [B, o] (per-state keys
-    [B]; `executed`: the executed-law clouds already drawn there with those keys, or None): (policy params,
-    optimizer state, loss, entropy of the executed law)."""
-    tau = current_tau(state, hp)
-
-    def actor_loss(policy_params):
-      params = PolicyParams(policy_params, critic_params, tau, hp.refine_step_size)
-      losses, entropies = jax.vmap(lambda o, k, e: agent.actor_loss_one(nets, params, o, k, hp.wpg_step_size, e))(
-          obs, keys, executed)
-      return jnp.mean(losses), jnp.mean(entropies)
-
-    (loss, entropy), grads = jax.value_and_grad(actor_loss, has_aux=True)(state.policy_params)
-    policy_params, policy_opt_state = _sgd(state.policy_params, grads, state.policy_opt_state,
-                                           hp.actor_learning_rate)
-    return policy_params, policy_opt_state, loss, entropy
-
-  def actor_inputs(batch: replay.Transition, target_keys: chex.PRNGKey, target_samples: PolicySamples,
-                   key: chex.PRNGKey):
-    """(states, keys, executed clouds) the actor trains on: a family that `shares_target_cloud` is fitted at s'
-    to the clouds the target drew (drawn with the pre-update critic and τ, as Brax SAC's actor loss uses the
-    pre-update critic); the others draw their own samples at s."""
-    if nets.policy.shares_target_cloud:
-      return batch.next_observation, target_keys, target_samples
-    return batch.observation, jax.random.split(key, config.batch_size), None
-
-  def executed_entropy(state: TrainState, hp: HyperParams, obs: chex.Array, key: chex.PRNGKey) -> chex.Array:
-    """Mean entropy estimate of the executed law at states obs [B, o] (num_action_samples draws each)."""
-    params = acting_params(state, hp)
-    return jnp.mean(jax.vmap(lambda o, k: nets.policy.entropy(
-        nets.policy.sample(params, o, k, config.wpg.num_action_samples)))(obs, jax.random.split(key, obs.shape[0])))
-
-  def update(state: TrainState, hp: HyperParams, key: chex.PRNGKey) -> tuple[TrainState, dict]:
-    """One gradient step of critic, actor and τ, in config.update_order."""
-    key_batch, key_critic, key_actor = jax.random.split(key, 3)
-    batch = sample_batch(state, key_batch)
-    if config.update_order == "brax_sac":  # all three from the step's start: τ on its own draw at s, old τ
-      key_actor, key_tau = jax.random.split(key_actor)
-      log_tau, tau_opt_state = tau_step(state, hp, executed_entropy(state, hp, batch.observation, key_tau))
-    target_keys = jax.random.split(key_critic, config.batch_size)
-    next_value, target_samples = next_values(state, hp, batch, target_keys)
-    critic_params, critic_opt_state, critic_loss = critic_step(state, hp, batch, next_value)
-    actor_critic = state.critic_params if config.update_order == "brax_sac" else critic_params
-    policy_params, policy_opt_state, actor_loss, entropy = actor_step(
-        state, hp, actor_critic, *actor_inputs(batch, target_keys, target_samples, key_actor))
-    if config.update_order != "brax_sac":
-      log_tau, tau_opt_state = tau_step(state, hp, entropy)
-    target_critic_params = optax.incremental_update(critic_params, state.target_critic_params, hp.polyak)
-    state = state.replace(policy_params=policy_params, critic_params=critic_params,
-                          target_critic_params=target_critic_params, log_tau=log_tau,
-                          policy_opt_state=policy_opt_state, critic_opt_state=critic_opt_state,
-                          tau_opt_state=tau_opt_state, grad_steps=state.grad_steps + 1)
-    return state, {"training/critic_loss": critic_loss, "training/actor_loss": actor_loss,
-                   "training/entropy": entropy}
-
   def iteration(state: TrainState, hp: HyperParams) -> tuple[TrainState, dict]:
     trace_counts["iteration"] += 1
     key, key_act, key_reset, key_updates = jax.random.split(state.key, 4)
     state = env_step(state.replace(key=key), act(state, hp, key_act), key_reset)
-    state, metrics = jax.lax.scan(lambda s, k: update(s, hp, k), state,
+    state, metrics = jax.lax.scan(lambda s, k: learner.update(s, hp, k), state,
                                   jax.random.split(key_updates, config.grad_updates_per_step))
     return state, jax.tree.map(jnp.mean, metrics)
+
+  evaluate = _make_evaluate(config, env, nets, normalize, trace_counts)
+  diagnostics = _make_diagnostics(config, nets, normalize)
+
+  def epoch(state: TrainState, hp: HyperParams) -> tuple[TrainState, dict]:
+    state, train_metrics = jax.lax.scan(lambda s, _: iteration(s, hp), state, None,
+                                        length=config.steps_per_eval)
+    key, key_eval, key_diag = jax.random.split(state.key, 3)
+    state = state.replace(key=key)
+    metrics = jax.tree.map(jnp.mean, train_metrics)
+    metrics.update(evaluate(state, key_eval))
+    metrics.update(diagnostics(state, hp, key_diag))
+    metrics["env_steps"] = state.env_steps
+    return state, metrics
+
+  def act_and_env_step(state: TrainState, hp: HyperParams, key: chex.PRNGKey) -> TrainState:
+    key_act, key_reset = jax.random.split(key)
+    return env_step(state, act(state, hp, key_act), key_reset)
+
+  pieces = {  # what one epoch is made of, each (state, hp, key) -> result, for timing (benchmarks/time_breakdown.py)
+      "act_and_env_step": act_and_env_step,
+      "critic_update": learner.critic_update,  # batch, next-state values and the critic's step
+      "update": lambda state, hp, key: learner.update(state, hp, key)[0],  # all of one gradient step (actor = the rest)
+      "evaluate": lambda state, hp, key: evaluate(state, key),
+      "diagnostics": diagnostics,
+  }
+  return Trainer(init, prefill, epoch, evaluate, nets, env, observation_size, action_size,
+                 config.replay_memory_bytes(observation_size, action_size), trace_counts, pieces)
+
+
+def _make_evaluate(config: TrainConfig, env, nets: agent.AgentNetworks, normalize, trace_counts: dict):
+  """evaluate(state, key) -> eval metrics of `config` (see the returned function); counts its traces."""
 
   def evaluate(state: TrainState, key: chex.PRNGKey) -> dict:
     """num_eval_envs full episodes from fresh resets of the family's deterministic policy (tanh of the Gaussian
@@ -292,6 +183,13 @@ def make_trainer(config: TrainConfig) -> Trainer:  # kept whole: small closures 
     return {"eval/episode_reward": jnp.mean(returns), "eval/episode_reward_std": jnp.std(returns),
             "eval/avg_episode_length": jnp.mean(lengths)}
 
+  return evaluate
+
+
+def _make_diagnostics(config: TrainConfig, nets: agent.AgentNetworks, normalize):
+  """diagnostics(state, hp, key) -> the wpg/* metrics (`agent.state_diagnostics`, averaged over up to 64
+  replay states) and the current τ."""
+
   def diagnostics(state: TrainState, hp: HyperParams, key: chex.PRNGKey) -> dict:
     key_batch, key_diag = jax.random.split(key)
     num_states = min(64, config.batch_size)
@@ -305,35 +203,7 @@ def make_trainer(config: TrainConfig) -> Trainer:  # kept whole: small closures 
       metrics.update({"wpg/kl_residual": jnp.mean(diag.kl_residual), "wpg/fisher": jnp.mean(diag.fisher)})
     return metrics
 
-  def epoch(state: TrainState, hp: HyperParams) -> tuple[TrainState, dict]:
-    state, train_metrics = jax.lax.scan(lambda s, _: iteration(s, hp), state, None,
-                                        length=config.steps_per_eval)
-    key, key_eval, key_diag = jax.random.split(state.key, 3)
-    state = state.replace(key=key)
-    metrics = jax.tree.map(jnp.mean, train_metrics)
-    metrics.update(evaluate(state, key_eval))
-    metrics.update(diagnostics(state, hp, key_diag))
-    metrics["env_steps"] = state.env_steps
-    return state, metrics
-
-  def act_and_env_step(state: TrainState, hp: HyperParams, key: chex.PRNGKey) -> TrainState:
-    key_act, key_reset = jax.random.split(key)
-    return env_step(state, act(state, hp, key_act), key_reset)
-
-  def critic_update(state: TrainState, hp: HyperParams, key: chex.PRNGKey):
-    batch = sample_batch(state, key)
-    next_value, _ = next_values(state, hp, batch, jax.random.split(key, config.batch_size))
-    return critic_step(state, hp, batch, next_value)
-
-  pieces = {  # what one epoch is made of, each (state, hp, key) -> result, for timing (benchmarks/time_breakdown.py)
-      "act_and_env_step": act_and_env_step,
-      "critic_update": critic_update,  # batch, next-state values and the critic's step
-      "update": lambda state, hp, key: update(state, hp, key)[0],  # all of one gradient step (actor = the rest)
-      "evaluate": lambda state, hp, key: evaluate(state, key),
-      "diagnostics": diagnostics,
-  }
-  return Trainer(init, prefill, epoch, evaluate, nets, env, observation_size, action_size,
-                 config.replay_memory_bytes(observation_size, action_size), trace_counts, pieces)
+  return diagnostics
 
 
 def make_train(config: TrainConfig) -> Callable[..., tuple[TrainState, dict]]:

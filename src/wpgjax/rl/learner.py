@@ -1,0 +1,141 @@
+"""One gradient step of the actor-critic: the critic's soft TD step, the policy family's projection step and
+SAC's temperature step, in `config.update_order`. `make_learner(config, nets, normalize)` returns them as pure
+closures over the config (Brax style); `wpgjax.rl.train` scans them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+
+from wpgjax.rl import agent, replay
+from wpgjax.rl.config import HyperParams, TrainConfig
+from wpgjax.rl.policies import PolicyParams, PolicySamples
+from wpgjax.rl.state import TrainState, acting_params
+
+__all__ = ["ADAM", "sgd_step", "Learner", "make_learner"]
+
+Params = Any
+ADAM = optax.scale_by_adam()
+
+
+def sgd_step(params: Params, grads: Params, opt_state: optax.OptState, learning_rate: chex.Numeric):
+  """Adam with a learning rate that may be a traced hyperparameter leaf: θ ← θ − lr · adam(g)."""
+  updates, opt_state = ADAM.update(grads, opt_state, params)
+  params = jax.tree.map(lambda p, u: p - learning_rate * u, params, updates)
+  return params, opt_state
+
+
+class Learner(NamedTuple):
+  """update(state, hp, key) -> (state, metrics): one gradient step of critic, actor and τ (and the target
+  critic's Polyak step). critic_update(state, hp, key) -> (critic params, optimizer state, loss): the critic's
+  part alone (batch, next-state values, step), for timing it apart."""
+  update: Callable[[TrainState, HyperParams, chex.PRNGKey], tuple[TrainState, dict]]
+  critic_update: Callable[[TrainState, HyperParams, chex.PRNGKey], tuple]
+
+
+def make_learner(config: TrainConfig, nets: agent.AgentNetworks,
+                 normalize: Callable[[Any, chex.Array], chex.Array]) -> Learner:
+  """The gradient step of `config` for the networks `nets`; normalize(obs_stats, obs) is the run's observation
+  normaliser. τ's target entropy is config.target_entropy, or −|A| when None."""
+  target_entropy = (-float(nets.action_size) if config.target_entropy is None
+                    else float(config.target_entropy))
+
+  def sample_batch(state: TrainState, key: chex.PRNGKey) -> replay.Transition:
+    """batch_size transitions from the replay buffer, observations normalised."""
+    batch = replay.replay_sample(state.replay, key, config.batch_size)
+    return batch.replace(observation=normalize(state.obs_stats, batch.observation),
+                         next_observation=normalize(state.obs_stats, batch.next_observation))
+
+  def next_values(state: TrainState, hp: HyperParams, batch: replay.Transition, keys: chex.PRNGKey):
+    """V(s') per batch state and the executed-law samples it averaged over (`agent.next_value_one`)."""
+    params = acting_params(state, hp)
+    return jax.vmap(lambda o2, k: agent.next_value_one(nets, params, state.target_critic_params, o2, k,
+                                                       params.tau))(batch.next_observation, keys)
+
+  def critic_step(state: TrainState, hp: HyperParams, batch: replay.Transition, next_value: chex.Array):
+    """One Adam step on the soft TD loss to the targets of `next_value` [B]: (critic params, optimizer state,
+    loss)."""
+
+    def critic_loss(critic_params):
+      losses = jax.vmap(lambda o, a, r, m, v: agent.critic_loss_one(
+          nets, critic_params, o, a, r, m, v, hp.discount, hp.reward_scaling))(
+              batch.observation, batch.action, batch.reward, batch.discount, next_value)
+      return jnp.mean(losses)
+
+    loss, grads = jax.value_and_grad(critic_loss)(state.critic_params)
+    return (*sgd_step(state.critic_params, grads, state.critic_opt_state, hp.critic_learning_rate), loss)
+
+  def tau_step(state: TrainState, hp: HyperParams, entropy: chex.Array):
+    """SAC's temperature step, minimising τ·sg(H − H_target) over log τ: (log τ, τ optimizer state)."""
+    if not config.tune_tau:
+      return state.log_tau, state.tau_opt_state
+    tau_grad = jax.grad(lambda lt: jnp.exp(lt) * jax.lax.stop_gradient(entropy - target_entropy))(state.log_tau)
+    return sgd_step(state.log_tau, tau_grad, state.tau_opt_state, hp.tau_learning_rate)
+
+  def actor_step(state: TrainState, hp: HyperParams, critic_params: Params, obs: chex.Array, keys: chex.PRNGKey,
+                 executed: PolicySamples | None = None):
+    """One Adam step of the family's projection against `critic_params` at states obs [B, o] (per-state keys
+    [B]; `executed`: the executed-law clouds already drawn there with those keys, or None): (policy params,
+    optimizer state, loss, entropy of the executed law)."""
+    tau = acting_params(state, hp).tau
+
+    def actor_loss(policy_params):
+      params = PolicyParams(policy_params, critic_params, tau, hp.refine_step_size)
+      losses, entropies = jax.vmap(lambda o, k, e: agent.actor_loss_one(nets, params, o, k, hp.wpg_step_size, e))(
+          obs, keys, executed)
+      return jnp.mean(losses), jnp.mean(entropies)
+
+    (loss, entropy), grads = jax.value_and_grad(actor_loss, has_aux=True)(state.policy_params)
+    policy_params, policy_opt_state = sgd_step(state.policy_params, grads, state.policy_opt_state,
+                                               hp.actor_learning_rate)
+    return policy_params, policy_opt_state, loss, entropy
+
+  def actor_inputs(batch: replay.Transition, target_keys: chex.PRNGKey, target_samples: PolicySamples,
+                   key: chex.PRNGKey):
+    """(states, keys, executed clouds) the actor trains on: a family that `shares_target_cloud` is fitted at s'
+    to the clouds the target drew (drawn with the pre-update critic and τ, as Brax SAC's actor loss uses the
+    pre-update critic); the others draw their own samples at s."""
+    if nets.policy.shares_target_cloud:
+      return batch.next_observation, target_keys, target_samples
+    return batch.observation, jax.random.split(key, config.batch_size), None
+
+  def executed_entropy(state: TrainState, hp: HyperParams, obs: chex.Array, key: chex.PRNGKey) -> chex.Array:
+    """Mean entropy estimate of the executed law at states obs [B, o] (num_action_samples draws each)."""
+    params = acting_params(state, hp)
+    return jnp.mean(jax.vmap(lambda o, k: nets.policy.entropy(
+        nets.policy.sample(params, o, k, config.wpg.num_action_samples)))(obs, jax.random.split(key, obs.shape[0])))
+
+  def update(state: TrainState, hp: HyperParams, key: chex.PRNGKey) -> tuple[TrainState, dict]:
+    """One gradient step of critic, actor and τ, in config.update_order."""
+    key_batch, key_critic, key_actor = jax.random.split(key, 3)
+    batch = sample_batch(state, key_batch)
+    if config.update_order == "brax_sac":  # all three from the step's start: τ on its own draw at s, old τ
+      key_actor, key_tau = jax.random.split(key_actor)
+      log_tau, tau_opt_state = tau_step(state, hp, executed_entropy(state, hp, batch.observation, key_tau))
+    target_keys = jax.random.split(key_critic, config.batch_size)
+    next_value, target_samples = next_values(state, hp, batch, target_keys)
+    critic_params, critic_opt_state, critic_loss = critic_step(state, hp, batch, next_value)
+    actor_critic = state.critic_params if config.update_order == "brax_sac" else critic_params
+    policy_params, policy_opt_state, actor_loss, entropy = actor_step(
+        state, hp, actor_critic, *actor_inputs(batch, target_keys, target_samples, key_actor))
+    if config.update_order != "brax_sac":
+      log_tau, tau_opt_state = tau_step(state, hp, entropy)
+    target_critic_params = optax.incremental_update(critic_params, state.target_critic_params, hp.polyak)
+    state = state.replace(policy_params=policy_params, critic_params=critic_params,
+                          target_critic_params=target_critic_params, log_tau=log_tau,
+                          policy_opt_state=policy_opt_state, critic_opt_state=critic_opt_state,
+                          tau_opt_state=tau_opt_state, grad_steps=state.grad_steps + 1)
+    return state, {"training/critic_loss": critic_loss, "training/actor_loss": actor_loss,
+                   "training/entropy": entropy}
+
+  def critic_update(state: TrainState, hp: HyperParams, key: chex.PRNGKey):
+    batch = sample_batch(state, key)
+    next_value, _ = next_values(state, hp, batch, jax.random.split(key, config.batch_size))
+    return critic_step(state, hp, batch, next_value)
+
+  return Learner(update, critic_update)
