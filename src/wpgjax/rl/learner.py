@@ -17,7 +17,8 @@ from wpgjax.rl.config import HyperParams, TrainConfig
 from wpgjax.rl.policies import PolicyParams, PolicySamples
 from wpgjax.rl.state import TrainState, acting_params
 
-__all__ = ["ADAM", "sgd_step", "Learner", "make_learner"]
+__all__ = ["ADAM", "sgd_step", "sample_batch", "tau_step", "actor_inputs", "executed_entropy", "Learner",
+           "make_learner"]
 
 Params = Any
 ADAM = optax.scale_by_adam()
@@ -28,6 +29,40 @@ def sgd_step(params: Params, grads: Params, opt_state: optax.OptState, learning_
   updates, opt_state = ADAM.update(grads, opt_state, params)
   params = jax.tree.map(lambda p, u: p - learning_rate * u, params, updates)
   return params, opt_state
+
+
+def sample_batch(config: TrainConfig, normalize, state: TrainState, key: chex.PRNGKey) -> replay.Transition:
+  """config.batch_size transitions from the replay buffer, observations normalised."""
+  batch = replay.replay_sample(state.replay, key, config.batch_size)
+  return batch.replace(observation=normalize(state.obs_stats, batch.observation),
+                       next_observation=normalize(state.obs_stats, batch.next_observation))
+
+
+def tau_step(config: TrainConfig, target_entropy: float, state: TrainState, hp: HyperParams, entropy: chex.Array):
+  """SAC's temperature step, minimising τ·sg(H − target_entropy) over log τ: (log τ, τ optimizer state); without
+  τ tuning (config.tune_tau False), the state's own."""
+  if not config.tune_tau:
+    return state.log_tau, state.tau_opt_state
+  tau_grad = jax.grad(lambda lt: jnp.exp(lt) * jax.lax.stop_gradient(entropy - target_entropy))(state.log_tau)
+  return sgd_step(state.log_tau, tau_grad, state.tau_opt_state, hp.tau_learning_rate)
+
+
+def actor_inputs(config: TrainConfig, nets: agent.AgentNetworks, batch: replay.Transition,
+                 target_keys: chex.PRNGKey, target_samples: PolicySamples, key: chex.PRNGKey):
+  """(states, keys, executed clouds) the actor trains on: a family that `shares_target_cloud` is fitted at s'
+  to the clouds the target drew (drawn with the pre-update critic and τ, as Brax SAC's actor loss uses the
+  pre-update critic); the others draw their own samples at s."""
+  if nets.policy.shares_target_cloud:
+    return batch.next_observation, target_keys, target_samples
+  return batch.observation, jax.random.split(key, config.batch_size), None
+
+
+def executed_entropy(config: TrainConfig, nets: agent.AgentNetworks, state: TrainState, hp: HyperParams,
+                     obs: chex.Array, key: chex.PRNGKey) -> chex.Array:
+  """Mean entropy estimate of the executed law at states obs [B, o] (num_action_samples draws each)."""
+  params = acting_params(state, hp)
+  return jnp.mean(jax.vmap(lambda o, k: nets.policy.entropy(
+      nets.policy.sample(params, o, k, config.wpg.num_action_samples)))(obs, jax.random.split(key, obs.shape[0])))
 
 
 class Learner(NamedTuple):
@@ -42,15 +77,7 @@ def make_learner(config: TrainConfig, nets: agent.AgentNetworks,
                  normalize: Callable[[Any, chex.Array], chex.Array]) -> Learner:
   """The gradient step of `config` for the networks `nets`; normalize(obs_stats, obs) is the run's observation
   normaliser. τ's target entropy is config.target_entropy, or −|A| when None."""
-  target_entropy = (-float(nets.action_size) if config.target_entropy is None
-                    else float(config.target_entropy))
-
-  def sample_batch(state: TrainState, key: chex.PRNGKey) -> replay.Transition:
-    """batch_size transitions from the replay buffer, observations normalised."""
-    batch = replay.replay_sample(state.replay, key, config.batch_size)
-    return batch.replace(observation=normalize(state.obs_stats, batch.observation),
-                         next_observation=normalize(state.obs_stats, batch.next_observation))
-
+  target_entropy = -float(nets.action_size) if config.target_entropy is None else float(config.target_entropy)
   def next_values(state: TrainState, hp: HyperParams, batch: replay.Transition, keys: chex.PRNGKey):
     """V(s') per batch state and the executed-law samples it averaged over (`agent.next_value_one`)."""
     params = acting_params(state, hp)
@@ -70,13 +97,6 @@ def make_learner(config: TrainConfig, nets: agent.AgentNetworks,
     loss, grads = jax.value_and_grad(critic_loss)(state.critic_params)
     return (*sgd_step(state.critic_params, grads, state.critic_opt_state, hp.critic_learning_rate), loss)
 
-  def tau_step(state: TrainState, hp: HyperParams, entropy: chex.Array):
-    """SAC's temperature step, minimising τ·sg(H − H_target) over log τ: (log τ, τ optimizer state)."""
-    if not config.tune_tau:
-      return state.log_tau, state.tau_opt_state
-    tau_grad = jax.grad(lambda lt: jnp.exp(lt) * jax.lax.stop_gradient(entropy - target_entropy))(state.log_tau)
-    return sgd_step(state.log_tau, tau_grad, state.tau_opt_state, hp.tau_learning_rate)
-
   def actor_step(state: TrainState, hp: HyperParams, critic_params: Params, obs: chex.Array, keys: chex.PRNGKey,
                  executed: PolicySamples | None = None):
     """One Adam step of the family's projection against `critic_params` at states obs [B, o] (per-state keys
@@ -95,36 +115,22 @@ def make_learner(config: TrainConfig, nets: agent.AgentNetworks,
                                                hp.actor_learning_rate)
     return policy_params, policy_opt_state, loss, entropy
 
-  def actor_inputs(batch: replay.Transition, target_keys: chex.PRNGKey, target_samples: PolicySamples,
-                   key: chex.PRNGKey):
-    """(states, keys, executed clouds) the actor trains on: a family that `shares_target_cloud` is fitted at s'
-    to the clouds the target drew (drawn with the pre-update critic and τ, as Brax SAC's actor loss uses the
-    pre-update critic); the others draw their own samples at s."""
-    if nets.policy.shares_target_cloud:
-      return batch.next_observation, target_keys, target_samples
-    return batch.observation, jax.random.split(key, config.batch_size), None
-
-  def executed_entropy(state: TrainState, hp: HyperParams, obs: chex.Array, key: chex.PRNGKey) -> chex.Array:
-    """Mean entropy estimate of the executed law at states obs [B, o] (num_action_samples draws each)."""
-    params = acting_params(state, hp)
-    return jnp.mean(jax.vmap(lambda o, k: nets.policy.entropy(
-        nets.policy.sample(params, o, k, config.wpg.num_action_samples)))(obs, jax.random.split(key, obs.shape[0])))
-
   def update(state: TrainState, hp: HyperParams, key: chex.PRNGKey) -> tuple[TrainState, dict]:
     """One gradient step of critic, actor and τ, in config.update_order."""
     key_batch, key_critic, key_actor = jax.random.split(key, 3)
-    batch = sample_batch(state, key_batch)
+    batch = sample_batch(config, normalize, state, key_batch)
     if config.update_order == "brax_sac":  # all three from the step's start: τ on its own draw at s, old τ
       key_actor, key_tau = jax.random.split(key_actor)
-      log_tau, tau_opt_state = tau_step(state, hp, executed_entropy(state, hp, batch.observation, key_tau))
+      log_tau, tau_opt_state = tau_step(config, target_entropy, state, hp, executed_entropy(
+          config, nets, state, hp, batch.observation, key_tau))
     target_keys = jax.random.split(key_critic, config.batch_size)
     next_value, target_samples = next_values(state, hp, batch, target_keys)
     critic_params, critic_opt_state, critic_loss = critic_step(state, hp, batch, next_value)
     actor_critic = state.critic_params if config.update_order == "brax_sac" else critic_params
     policy_params, policy_opt_state, actor_loss, entropy = actor_step(
-        state, hp, actor_critic, *actor_inputs(batch, target_keys, target_samples, key_actor))
+        state, hp, actor_critic, *actor_inputs(config, nets, batch, target_keys, target_samples, key_actor))
     if config.update_order != "brax_sac":
-      log_tau, tau_opt_state = tau_step(state, hp, entropy)
+      log_tau, tau_opt_state = tau_step(config, target_entropy, state, hp, entropy)
     target_critic_params = optax.incremental_update(critic_params, state.target_critic_params, hp.polyak)
     state = state.replace(policy_params=policy_params, critic_params=critic_params,
                           target_critic_params=target_critic_params, log_tau=log_tau,
@@ -134,7 +140,7 @@ def make_learner(config: TrainConfig, nets: agent.AgentNetworks,
                    "training/entropy": entropy}
 
   def critic_update(state: TrainState, hp: HyperParams, key: chex.PRNGKey):
-    batch = sample_batch(state, key)
+    batch = sample_batch(config, normalize, state, key)
     next_value, _ = next_values(state, hp, batch, jax.random.split(key, config.batch_size))
     return critic_step(state, hp, batch, next_value)
 
