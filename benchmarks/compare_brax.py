@@ -61,7 +61,8 @@ Protocols differ. Brax: ``num_evals`` evaluations including one of the untrained
 deterministic policy (mode; ``brax_baselines`` passes ``deterministic_eval=True`` since 2026-12-03, and result
 files from before evaluated the stochastic policy, BENCHMARKS.md §15) in ``num_eval_envs`` envs, one episode
 each, through Brax's ``Evaluator`` (auto-reset envs, episode return to the first done). wpgjax: one evaluation
-after each of ``num_evals`` epochs, the deterministic policy (tanh of the mean) in ``num_eval_envs`` fresh envs, one episode each. Here
+after each of ``num_evals`` epochs, the deterministic policy (tanh of the mean) in ``num_eval_envs`` fresh envs,
+one episode each. Here
 Brax gets ``num_evals = N + 1`` (step 0 plus N trained evaluations) and the same ``num_eval_envs`` as wpgjax,
 so both report N evaluations of trained policies at matching step counts over as many episodes.
 """

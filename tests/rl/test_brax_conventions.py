@@ -112,7 +112,8 @@ def test_stochastic_evaluation_draws_from_the_policy(one_update):
   _, state, _ = one_update["critic_first"]
   evaluate = {deterministic: jax.jit(make_trainer(
       presets("fast", num_evals=1, deterministic_eval=deterministic)).evaluate) for deterministic in (True, False)}
-  reward = lambda deterministic, state, k: float(evaluate[deterministic](state, jax.random.key(k))["eval/episode_reward"])
+  reward = lambda deterministic, state, k: float(
+      evaluate[deterministic](state, jax.random.key(k))["eval/episode_reward"])
   stochastic = [reward(False, state, k) for k in (0, 0, 1)]
   mode = reward(True, state, 0)
   assert stochastic[0] == stochastic[1] and stochastic[0] != stochastic[2], stochastic

@@ -26,8 +26,8 @@ from wpgjax.rl.policies.base import broadcast_observation
 from wpgjax.rl.policies.particle import amortized_wpgd_loss
 
 __all__ = ["PolicyParams", "PolicySamples", "AgentNetworks", "make_networks", "potential_fn", "critic_q_fn",
-           "next_value_one", "critic_loss_one", "actor_loss_one", "StateDiagnostics", "state_diagnostics",
-           "ACTOR_LOSSES"]
+           "next_value_one", "executed_actions", "critic_loss_one", "actor_loss_one", "StateDiagnostics",
+           "state_diagnostics", "ACTOR_LOSSES"]
 
 Params = Any
 
@@ -68,6 +68,13 @@ def next_value_one(nets: AgentNetworks, policy_params: PolicyParams, target_crit
   the target critic (`next_value` of the family), at one state."""
   q_next = critic_q_fn(nets, target_critic_params, next_observation)
   return nets.policy.next_value(policy_params, next_observation, key, q_next, tau)
+
+
+def executed_actions(nets: AgentNetworks, params: PolicyParams, observations: chex.Array,
+                     keys: chex.PRNGKey) -> chex.Array:
+  """One draw a = tanh(u) of the executed law per state: observations [N, o], keys [N] -> actions [N, d] (for
+  the particle family, its proposal moved by the K refinement steps on params.critic)."""
+  return jnp.tanh(jax.vmap(lambda o, k: nets.policy.sample(params, o, k, 1).u[0])(observations, keys))
 
 
 def critic_loss_one(nets: AgentNetworks, critic_params: Params, observation: chex.Array, action: chex.Array,

@@ -2,8 +2,9 @@
 
 Read top to bottom: one training iteration (act in all envs, store, `grad_updates_per_step` gradient steps of
 critic, actor and τ from `wpgjax.rl.learner`); one epoch (a scan of iterations, then evaluation and
-diagnostics); the run (init, prefill, a scan of epochs). The state is `wpgjax.rl.state.TrainState`. `make_trainer` exposes the same pieces (init, prefill,
-epoch) so that a host runner can drive the identical computation in chunks and checkpoint between them.
+diagnostics); the run (init, prefill, a scan of epochs). The state is `wpgjax.rl.state.TrainState`.
+`make_trainer` exposes the same pieces (init, prefill, epoch) so that a host runner can drive the identical
+computation in chunks and checkpoint between them.
 """
 
 from __future__ import annotations
@@ -104,9 +105,7 @@ def make_trainer(config: TrainConfig) -> Trainer:
     key_sample, _ = jax.random.split(key)  # split as before refinement moved into the family: same Gaussian runs
     obs = normalize(state.obs_stats, state.env_state.obs)
     params = acting_params(state, hp)
-    sample_keys = jax.random.split(key_sample, config.num_envs)
-    u = jax.vmap(lambda o, k: nets.policy.sample(params, o, k, 1).u[0])(obs, sample_keys)
-    return jnp.tanh(u)
+    return agent.executed_actions(nets, params, obs, jax.random.split(key_sample, config.num_envs))
 
   def iteration(state: TrainState, hp: HyperParams) -> tuple[TrainState, dict]:
     trace_counts["iteration"] += 1
@@ -164,8 +163,7 @@ def _make_evaluate(config: TrainConfig, env, nets: agent.AgentNetworks, normaliz
     def policy(obs: chex.Array, step_key: chex.PRNGKey | None) -> chex.Array:
       if step_key is None:
         return jnp.tanh(nets.policy.deterministic_u(params, obs))
-      keys = jax.random.split(step_key, config.num_eval_envs)
-      return jnp.tanh(jax.vmap(lambda o, k: nets.policy.sample(params, o, k, 1).u[0])(obs, keys))
+      return agent.executed_actions(nets, params, obs, jax.random.split(step_key, config.num_eval_envs))
 
     def body(carry, step_key):
       env_state, returns, lengths, alive = carry
@@ -252,8 +250,7 @@ def make_policy(config: TrainConfig, action_size: int | None = None):
         return jnp.tanh(nets.policy.deterministic_u(acting, obs)), {}
       flat = obs.reshape(-1, obs.shape[-1])
       keys = jax.random.split(key, flat.shape[0])
-      u = jax.vmap(lambda o, k: nets.policy.sample(acting, o, k, 1).u[0])(flat, keys)
-      return jnp.tanh(u).reshape(obs.shape[:-1] + (action_size,)), {}
+      return agent.executed_actions(nets, acting, flat, keys).reshape(obs.shape[:-1] + (action_size,)), {}
 
     return policy
 
