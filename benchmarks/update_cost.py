@@ -7,6 +7,8 @@ gradient step (`Trainer.pieces["update"]`: batch, next-state values, critic, act
 Then it times them interleaved: `--repeats` passes, each calling every agent once (A B C, C B A, ...), so that
 load drifts and the process's own state fall on every side alike; `update_ms` is the median per agent. Each
 round is a new process (agents in reversed order every other round); the 1-minute load is recorded.
+`update_flops` is XLA's own count of one compiled gradient step's floating-point operations
+(`Compiled.cost_analysis()`): the arithmetic an agent asks for, whatever the machine's overheads.
 
     python benchmarks/update_cost.py --env inverted_double_pendulum \\
         --agents gaussian particle "particle:wpg.refine_method=ula" --rounds 2 \\
@@ -46,6 +48,15 @@ def _parse_agent(spec: str) -> tuple[str, dict]:
   return name, overrides
 
 
+def update_flops(update, state, hp, key) -> float | None:
+  """XLA's flop count of one compiled call of update(state, hp, key); None where the backend reports none."""
+  import jax
+
+  analysis = jax.jit(lambda s, k: update(s, hp, k)).lower(state, key).compile().cost_analysis()
+  analysis = analysis[0] if isinstance(analysis, (list, tuple)) else analysis
+  return float(analysis["flops"]) if analysis and "flops" in analysis else None
+
+
 def build(env: str, spec: str, calls: int, epoch_repeats: int) -> dict:
   """Compiles `spec`'s gradient step chained `calls` times on a replay buffer past prefill and one epoch."""
   import jax
@@ -83,6 +94,7 @@ def build(env: str, spec: str, calls: int, epoch_repeats: int) -> dict:
       "refine_steps": config.refine_steps, "refine_method": config.wpg.refine_method,
       "batch_size": config.batch_size, "hidden_sizes": list(config.hidden_sizes),
       "epoch_ms_per_update": 1e3 * statistics.median(epoch_s) / updates_per_epoch if epoch_s else None,
+      "update_flops": update_flops(pieces["update"], state, hp, key) if "update" in pieces else None,
       "wpgjax_file": wpgjax.__file__, "update_runs_ms": []}}
 
 
@@ -141,10 +153,14 @@ def main() -> None:
     mine = [r for r in rows if r["agent"] == spec]
     summary[spec] = {"update_ms": statistics.median(r["update_ms"] for r in mine),
                      "epoch_ms_per_update": statistics.median(r["epoch_ms_per_update"] or float("nan")
-                                                              for r in mine)}
+                                                              for r in mine),
+                     "update_flops": mine[0].get("update_flops")}
   base = summary[args.agents[0]]["update_ms"]
+  base_flops = summary[args.agents[0]]["update_flops"]
   for spec in args.agents:
     summary[spec]["update_ratio_to_first"] = summary[spec]["update_ms"] / base
+    flops = summary[spec]["update_flops"]
+    summary[spec]["flops_ratio_to_first"] = flops / base_flops if flops and base_flops else None
     summary[spec]["update_ratio_to_first_per_round"] = [  # paired within each process
         next(r["update_ms"] for r in rows if r["round"] == i and r["agent"] == spec)
         / next(r["update_ms"] for r in rows if r["round"] == i and r["agent"] == args.agents[0])
