@@ -16,7 +16,7 @@ import optax
 import pytest
 
 from wpgjax import core
-from wpgjax.rl import TrainConfig, WPGConfig, agent, make_policy, make_train, presets
+from wpgjax.rl import TrainConfig, WPGConfig, agent, make_policy, make_train, presets, with_overrides
 from wpgjax.rl.normalization import init_statistics
 from wpgjax.rl.policies import ParticlePolicy, PolicyParams
 from wpgjax.rl.train import policy_params
@@ -168,6 +168,12 @@ def test_presets_switch_the_family_defaults_with_the_policy():
   config = presets("fast", policy="particle")
   assert config.wpg.projection == "amortized" and config.refine_steps == ParticlePolicy.default_refine_steps >= 1
   assert presets("fast", policy="particle", **{"wpg.refine_steps": 4}).refine_steps == 4
+  family_m = ParticlePolicy.config_defaults["wpg.num_action_samples"]
+  assert config.wpg.num_action_samples == presets("halfcheetah", policy="particle").wpg.num_action_samples == family_m
+  # The env's own particle settings come with the switch, by keyword or from a command line, under overrides.
+  assert presets("inverted_double_pendulum", policy="particle").wpg.num_action_samples == 2 != family_m
+  assert with_overrides(presets("reacher"), {"policy": "particle"}).wpg.num_action_samples == 2
+  assert presets("reacher", policy="particle", **{"wpg.num_action_samples": 6}).wpg.num_action_samples == 6
 
 
 @pytest.fixture(scope="module")

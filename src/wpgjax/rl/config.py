@@ -68,9 +68,9 @@ class WPGConfig:
   num_action_samples: particles per state used by the projection and by particle entropy estimates (M for the
     particle policy: its critic target and actor move use M particles per state). Each costs one critic
     forward/backward per batch state (SAC uses 1). Each family sets its least (`min_samples`): the particle
-    policy >= 2 (its kNN/KDE entropy needs a pair; 2 by default, which learned inverted_double_pendulum as
-    well as 4 at about 0.6x the cost per update, BENCHMARKS.md §8.1), the pushforward policy >= 4 (its actor
-    follows the entropy estimate's gradient), WPPG >= 2 for its SVGD move.
+    policy >= 2 (its kNN/KDE entropy needs a pair; 4 by default; the presets of the envs with 1- and
+    2-dimensional actions use 2, at 0.66x the update time, BENCHMARKS.md §8.1), the pushforward policy >= 4
+    (its actor follows the entropy estimate's gradient), WPPG >= 2 for its SVGD move.
   natural_gradient: WPO only — scale the Gaussian's mean/std gradients by the inverse Fisher (σ², σ²/2).
   entropy_regularized: WPO only — use ∇_aQ − τ∇_a log π instead of ∇_aQ.
   wpo_entropy_term: entropy-regularized natural-gradient WPO only — how the entropy force −τ∇_u log π enters:
@@ -326,11 +326,12 @@ def with_overrides(config: TrainConfig, overrides: Mapping[str, Any]) -> TrainCo
 
   An unknown key raises ValueError listing the allowed names (typos never pass silently); string values
   (from a command line) are parsed to the field's type. Switching `policy` also applies that family's
-  `config_defaults` (its projection, a particle budget its entropy estimate can use) unless those keys are
-  overridden too.
+  `config_defaults` (its projection, a particle budget its entropy estimate can use) and the env's settings for
+  that family (`_POLICY_PRESETS`), unless those keys are overridden too.
   """
   if overrides.get("policy") in POLICY_FAMILIES and overrides["policy"] != config.policy:
-    overrides = {**POLICY_FAMILIES[overrides["policy"]].config_defaults, **overrides}
+    overrides = {**POLICY_FAMILIES[overrides["policy"]].config_defaults,
+                 **_POLICY_PRESETS.get(overrides["policy"], {}).get(config.env, {}), **overrides}
   top: dict[str, Any] = {}
   nested: dict[str, Any] = {}
   for key, value in overrides.items():
@@ -465,10 +466,22 @@ def _default_preset(env: str) -> dict[str, Any]:
               target_entropy=-0.5 * playground.action_size(env), **_PLAYGROUND_SAC_RECIPE)
 
 
+# Per policy family, the env's settings where they differ from the family's defaults (applied when a preset
+# switches to that policy: `presets(env, policy=...)`, `--set policy=...`). Particle: two particles per state (the
+# family's default is four) learned these 1- and 2-dimensional action spaces, both seeds, at 0.66x the update time
+# of four; on halfcheetah (6 dimensions) two ended at 788 and 984 where Brax SAC (deterministic policy) ended at
+# 1,590 on average (BENCHMARKS.md §8.1).
+_POLICY_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "particle": {"inverted_pendulum": {"wpg.num_action_samples": 2},
+                 "inverted_double_pendulum": {"wpg.num_action_samples": 2},
+                 "reacher": {"wpg.num_action_samples": 2}},
+}
+
+
 def presets(env: str, **overrides: Any) -> TrainConfig:
   """The tuned default config for `env` (any registered env name; envs without a tuned preset get the defaults
   with env set), with keyword overrides (dotted wpg fields as with_overrides keys via **{"wpg.x": v}; a new
-  `policy` brings its family's defaults, see `with_overrides`)."""
+  `policy` brings its family's defaults and the env's settings for it, see `with_overrides`)."""
   envs.check_env_name(env)
   base = TrainConfig(**_PRESETS.get(env, _default_preset(env)))
   return with_overrides(base, overrides) if overrides else base

@@ -67,15 +67,15 @@ class ParticlePolicy:
   name: str = "particle"
   projections = ("amortized",)
   # what `presets(env, policy=...)` implies:
-  config_defaults = {"wpg.projection": "amortized", "wpg.num_action_samples": 2, "wpg.wpo_entropy_term": "sampled"}
+  config_defaults = {"wpg.projection": "amortized", "wpg.num_action_samples": 4, "wpg.wpo_entropy_term": "sampled"}
   has_density: bool = False
   # The trainer fits the proposal at s' to the refined cloud the critic's target drew there (same key, so the
   # same proposal draws): one refinement per state and update instead of two (BENCHMARKS.md §8).
   shares_target_cloud = True
-  # K = 1 MALA step and M = 2 particles by default: the cheapest setting that learned the fast env,
-  # inverted_pendulum and inverted_double_pendulum (MALA; tamed ULA at M = 2 did not); its update asks for 1.6x
-  # the Gaussian agent's flops, M = 4 for 2.9x; each further step or particle costs critic gradients per batch
-  # state (BENCHMARKS.md §8.1).
+  # K = 1 MALA step and M = 4 particles by default; each further step or particle costs critic gradients per
+  # batch state. M = 2 (1.6x the Gaussian agent's flops per update, M = 4: 2.9x) learned the 1- and
+  # 2-dimensional action spaces (the presets of inverted_pendulum, inverted_double_pendulum and reacher use it:
+  # config._POLICY_PRESETS) but trailed on halfcheetah's 6 (BENCHMARKS.md §8.1).
   default_refine_steps = 1
   # The kNN entropy of the critic's target needs a pair; the actor's maximum-likelihood fit needs no cloud.
   min_samples = 2
