@@ -68,9 +68,9 @@ class WPGConfig:
   num_action_samples: particles per state used by the projection and by particle entropy estimates (M for the
     particle policy: its critic target and actor move use M particles per state). Each costs one critic
     forward/backward per batch state (SAC uses 1). Each family sets its least (`min_samples`): the particle
-    policy >= 2 (its kNN/KDE entropy needs a pair; 4 by default; the presets of the envs with 1- and
-    2-dimensional actions use 2, at 0.66x the update time, BENCHMARKS.md §8.1), the pushforward policy >= 4
-    (its actor follows the entropy estimate's gradient), WPPG >= 2 for its SVGD move.
+    policy >= 2 (its kNN/KDE entropy needs a pair; 4 by default; the particle presets of inverted_pendulum,
+    inverted_double_pendulum and reacher use 2, at 0.66x the update time, BENCHMARKS.md §8.1), the pushforward
+    policy >= 4 (its actor follows the entropy estimate's gradient), WPPG >= 2 for its SVGD move.
   natural_gradient: WPO only — scale the Gaussian's mean/std gradients by the inverse Fisher (σ², σ²/2).
   entropy_regularized: WPO only — use ∇_aQ − τ∇_a log π instead of ∇_aQ.
   wpo_entropy_term: entropy-regularized natural-gradient WPO only — how the entropy force −τ∇_u log π enters:
