@@ -216,14 +216,19 @@ RECIPE_SOURCES: dict[str, dict[str, str]] = {
 }
 
 # MuJoCo Playground's DM Control recipes (mujoco_playground/config/dm_control_suite_params.py, playground 0.2.0),
-# for every "dm_control/<Task>" env: only the env-step budget is cut for the CPU (Playground: 5M-10M SAC steps,
-# 60M-100M PPO steps). Playground's PendulumSwingup setting (action_repeat 4) is keyed "PendulumSwingUp" there,
-# so Playground itself never applies it; it is not applied here either.
+# for every "dm_control/<Task>" env. SAC: Playground's recipe scaled for a CPU as Brax's small CPU recipe is (16
+# envs, batch 256, 16 updates per env step, (64, 64) networks; Playground: 128 envs, batch 512, 8 updates per env
+# step, (256, 256)), 100k env steps (Playground: 5M-10M); the rest is Playground's. At Playground's own scale and a
+# CPU budget both agents were still at the start of learning (BENCHMARKS.md §14); pass num_envs=128,
+# batch_size=512, grad_updates_per_step=8 and network={"hidden_layer_sizes": [256, 256], "q_network_layer_norm":
+# true} for it. PPO: Playground's recipe with only the budget cut (Playground: 60M-100M env steps). Playground's
+# PendulumSwingup setting (action_repeat 4) is keyed "PendulumSwingUp" there, so Playground itself never applies
+# it; it is not applied here either.
 _PLAYGROUND_SAC = dict(
-    num_timesteps=200_000, num_evals=11, num_envs=128, batch_size=512, learning_rate=1e-3,
-    grad_updates_per_step=8, discounting=0.99, reward_scaling=1.0, normalize_observations=True,
+    num_timesteps=100_000, num_evals=11, num_envs=16, batch_size=256, learning_rate=1e-3,
+    grad_updates_per_step=16, discounting=0.99, reward_scaling=1.0, normalize_observations=True,
     min_replay_size=8192, max_replay_size=1_048_576, num_eval_envs=128, action_repeat=1,
-    network=dict(q_network_layer_norm=True),
+    network=dict(q_network_layer_norm=True, hidden_layer_sizes=(64, 64)),
 )
 _PLAYGROUND_PPO = dict(
     num_timesteps=5_000_000, num_evals=11, num_envs=2048, batch_size=1024, num_minibatches=32,
@@ -231,9 +236,10 @@ _PLAYGROUND_PPO = dict(
     reward_scaling=10.0, normalize_observations=True, num_eval_envs=128, action_repeat=1, network={},
 )
 _PLAYGROUND_SOURCE = {
-    "sac": ("Playground's DM Control SAC recipe (dm_control_suite_params.brax_sac_config: 128 envs, batch 512, "
-            "8 updates per env step, lr 1e-3, discount 0.99, LayerNorm Q networks (256, 256), min replay 8192, "
-            "normalised observations) with the budget cut from 5M-10M env steps to this run's."),
+    "sac": ("Playground's DM Control SAC recipe (dm_control_suite_params.brax_sac_config: lr 1e-3, discount "
+            "0.99, LayerNorm Q networks, min replay 8192, normalised observations) scaled for a CPU as Brax's small "
+            "CPU recipe is: 16 envs, batch 256, 16 updates per env step, (64, 64) networks (Playground: 128 envs, "
+            "batch 512, 8 updates per env step, (256, 256)); the budget cut from 5M-10M env steps to this run's."),
     "ppo": ("Playground's DM Control PPO recipe (dm_control_suite_params.brax_ppo_config: 2048 envs, batch 1024, "
             "32 minibatches, unroll 30, 16 updates per batch, discount 0.995, lr 1e-3, entropy 1e-2, reward "
             "scaling 10) with the budget cut from 60M-100M env steps to this run's."),

@@ -57,8 +57,18 @@ def test_brax_sac_smoke_returns_complete_jsonable_result():
 def test_dm_control_tasks_get_playgrounds_recipes():
   bb = _load()
   sac = bb.get_recipe("sac", "dm_control/CartpoleSwingup")
-  assert (sac["num_envs"], sac["batch_size"], sac["grad_updates_per_step"]) == (128, 512, 8)
-  assert sac["network"] == {"q_network_layer_norm": True}
+  assert (sac["num_envs"], sac["batch_size"], sac["grad_updates_per_step"]) == (16, 256, 16)
+  assert sac["network"] == {"q_network_layer_norm": True, "hidden_layer_sizes": (64, 64)}
+  # wpgjax's DM Control preset runs the same recipe, so the two sides compare on equal terms.
+  pytest.importorskip("mujoco_playground")
+  from wpgjax.rl import presets
+
+  ours = presets("dm_control/CartpoleSwingup")
+  assert (ours.num_envs, ours.batch_size, ours.grad_updates_per_step) == (16, 256, 16)
+  assert ours.hidden_sizes == sac["network"]["hidden_layer_sizes"] and ours.critic_layer_norm
+  assert (ours.actor_learning_rate, ours.critic_learning_rate, ours.discount) == (sac["learning_rate"],) * 2 + (
+      sac["discounting"],)
+  assert (ours.min_replay_size, ours.reward_scaling) == (sac["min_replay_size"], sac["reward_scaling"])
   assert bb.get_recipe("ppo", "dm_control/BallInCup")["discounting"] == 0.95  # Playground's per-task setting
   assert bb.get_recipe("ppo", "dm_control/CartpoleSwingup")["discounting"] == 0.995
 
