@@ -64,7 +64,8 @@ def test_dm_control_tasks_get_playgrounds_recipes():
   from wpgjax.rl import presets
 
   ours = presets("dm_control/CartpoleSwingup")
-  assert (ours.num_envs, ours.batch_size, ours.grad_updates_per_step) == (16, 256, 16)
+  assert (ours.num_envs, ours.batch_size, ours.grad_updates_per_step) == (
+      sac["num_envs"], sac["batch_size"], sac["grad_updates_per_step"])
   assert ours.hidden_sizes == sac["network"]["hidden_layer_sizes"] and ours.critic_layer_norm
   assert (ours.actor_learning_rate, ours.critic_learning_rate, ours.discount) == (sac["learning_rate"],) * 2 + (
       sac["discounting"],)
