@@ -119,9 +119,9 @@ def _wppg_loss(nets, params, observation, samples, refined, wpg_step_size, key):
 
 
 def _amortized_loss(nets, params, observation, samples, refined, wpg_step_size, key):
-  """The proposal's negative log-likelihood of its own particles after K WPG steps
-  (`policies.particle.amortized_wpgd_loss`)."""
-  return amortized_wpgd_loss(samples, refined.u)
+  """The proposal's negative log-likelihood of its own particles after K WPG steps, less
+  wpg.amortized_control_variate times that of the unrefined ones (`policies.particle.amortized_wpgd_loss`)."""
+  return amortized_wpgd_loss(samples, refined.u, nets.config.wpg.amortized_control_variate)
 
 
 # config.wpg.projection -> loss(nets, params, observation, proposal samples, refined samples, η, key).

@@ -88,6 +88,10 @@ class WPGConfig:
     an update costs ~22 % less than with MALA at K = 1, BENCHMARKS.md §8).
     refine_step_size: η of those steps (default 0.2: on the fast env and the multimodal bandit MALA at
     η = 0.2–0.4 learned where ULA at η ≤ 0.05 was slower; BENCHMARKS.md).
+  amortized_control_variate: amortized only — β ∈ [0, 1], the weight of the proposal's own score (mean zero) taken
+    from the maximum-likelihood fit's gradient (`policies.particle.amortized_wpgd_loss`): 1 leaves only the
+    refinement's displacement u_K − u_0 in the mean's gradient, for when the K steps move the particles little
+    (one step on a flat critic); 0 is the plain fit, better when the steps mix fully.
   wppg_move: WPPG only — the deterministic particle move regressed onto: "svgd" (η times the SVGD velocity,
     whose kernel repulsion stands in for −τ∇log π: entropy without a density). The WPPG paper's "langevin"
     move (one WPGD step η∇Q + sqrt(2τη)ξ) is rejected: its noise averages out of the regression, so it
@@ -105,6 +109,7 @@ class WPGConfig:
   refine_steps: int | None = None
   refine_method: str = "mala"
   refine_step_size: float = hyperparameter(0.2)
+  amortized_control_variate: float = 1.0
   wppg_move: str = "svgd"
   diagnostic_samples: int = 32
 
@@ -121,6 +126,9 @@ class WPGConfig:
     _validation.check_int(_name("wpg.diagnostic_samples"), self.diagnostic_samples, minimum=2)
     _choice("wpg.refine_method", self.refine_method, REFINE_METHODS)
     _validation.check_number(_name("wpg.refine_step_size"), self.refine_step_size)
+    if not (isinstance(self.amortized_control_variate, (int, float)) and not isinstance(
+        self.amortized_control_variate, bool) and 0.0 <= self.amortized_control_variate <= 1.0):
+      _fail("wpg.amortized_control_variate", "a number in [0, 1]", self.amortized_control_variate)
     for name in ("natural_gradient", "entropy_regularized"):
       _validation.check_bool(_name(f"wpg.{name}"), getattr(self, name))
     _choice("wpg.wpo_entropy_term", self.wpo_entropy_term, WPO_ENTROPY_TERMS)

@@ -14,7 +14,11 @@ can be multimodal (the fixed point is the Gibbs policy exp(Q/τ)/Z). The same la
   the refined cloud plus the mean tanh log-Jacobian);
 - τ tuning and the logged entropy use Ĥ of those same refined clouds.
 The proposal is trained toward the refined particles by maximum likelihood (`amortized_wpgd_loss`): each
-particle's refined position u_K is fitted by the Gaussian N(m_θ(s, z), σ_θ(s, z)²) it was drawn from. The
+particle's refined position u_K is fitted by the Gaussian N(m_θ(s, z), σ_θ(s, z)²) it was drawn from, with the
+proposal's own score at its draw u_0 as a control variate (wpg.amortized_control_variate; mean zero, so the
+expected gradient is the fit's): the mean's gradient is then −(u_K − u_0)/σ², the refinement's displacement,
+not −(σε + u_K − u_0)/σ², whose σε swamps a small displacement (one step on a nearly flat critic: without it
+the agent never learned PointMass, BENCHMARKS.md §14). The
 trainer fits it at the batch's next states s' on the clouds `next_value` drew there (`shares_target_cloud`), so
 one update refines M particles per state once. The drift η∇Q_u moves the means; the Langevin noise √(2τη)ξ
 is kept in σ (a plain regression onto u_K would average it out and lose the entropy force). The fixed point of
@@ -39,14 +43,25 @@ from wpgjax.rl.policies.pushforward import cloud_entropy
 __all__ = ["ParticlePolicy", "amortized_wpgd_loss"]
 
 
-def amortized_wpgd_loss(proposal: PolicySamples, refined_u: chex.Array) -> chex.Array:
-  """Negative log-likelihood (up to a constant) of the refined particles under the Gaussians they came from:
+def amortized_wpgd_loss(proposal: PolicySamples, refined_u: chex.Array,
+                        control_variate: chex.Numeric = 0.0) -> chex.Array:
+  """Negative log-likelihood (up to a constant) of the refined particles under the Gaussians they came from,
+  less β times that of the unrefined particles (the proposal's own score, a control variate of mean zero):
 
-      mean_i Σ_d [ ½ ((sg(u_K,i) − m_i) / σ_i)² + log σ_i ],
+      mean_i Σ_d [ ½ ((sg(u_K,i) − m_i) / σ_i)² + log σ_i − β (½ ((sg(u_0,i) − m_i) / σ_i)² + log σ_i) ],
 
-  proposal.mean, proposal.std: [N, d] (differentiable in θ); refined_u: [N, d]."""
+  u_0 = proposal.u = m + σε. The β term's gradient, the score ∇_θ log N(sg(u_0); m, σ²), has expectation zero
+  under the proposal for every θ, so every β gives the maximum-likelihood fit's gradient in expectation. With
+  β = 1 the mean's gradient is −δ/σ² with δ = u_K − u_0 the refinement's displacement, instead of −(σε + δ)/σ²:
+  the proposal's own noise σε, which dominates when the K steps move the particles little (a flat critic,
+  a small η), leaves the estimate. With β = 0 (the plain fit) the variance is lower when the K steps mix
+  fully (u_K nearly independent of u_0, as in the multimodal bandit's 12 MALA steps).
+
+  proposal.u, proposal.mean, proposal.std: [N, d] (differentiable in θ); refined_u: [N, d]."""
   z = (jax.lax.stop_gradient(refined_u) - proposal.mean) / proposal.std
-  return jnp.mean(jnp.sum(0.5 * z * z + jnp.log(proposal.std), axis=-1))
+  z_0 = (jax.lax.stop_gradient(proposal.u) - proposal.mean) / proposal.std
+  log_std = jnp.log(proposal.std)
+  return jnp.mean(jnp.sum(0.5 * z * z + log_std - control_variate * (0.5 * z_0 * z_0 + log_std), axis=-1))
 
 
 @dataclasses.dataclass(frozen=True)
