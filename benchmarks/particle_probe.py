@@ -7,6 +7,9 @@ Trains `presets(ENV, policy="particle")` with the overrides (default 50k env ste
 compiled epoch itself, and prints after the prefill and after each epoch: the evaluation return, τ and the
 entropy estimate the trainer logs, then at the replay states
 - accept: MALA's mean acceptance probability of one step from the proposal's draws;
+- beta_star: Σ zε / Σ ε² over every draw and dimension, ε = (u_0 − m)/σ the draw's noise and z = (u_1 − m)/σ
+  after that step: the best weight of the fit's control variate for the means' gradient
+  (wpg.amortized_control_variate; 1 when the step barely moves the particles, 0 when it mixes them fully);
 - drift: mean ‖η∇Q_u‖ of that step, against noise = √(2τη·d), the Langevin noise's norm;
 - sigma, absmean: the proposal's mean σ and mean |m| (u-space); mean_spread: std of m over its latent draws;
 - sat: the fraction of actions |tanh u| > 0.99; q, qspread: the mean of Q_u over the draws and its spread
@@ -44,8 +47,9 @@ def make_probe(config, trainer, hp):
       proposal = nets.policy.propose(params, o, key_propose, NUM_PARTICLES)
       potential = nets.policy.potential(params, o)
       q, grad = jax.vmap(jax.value_and_grad(potential))(proposal.u)
-      _, info = core.mala_step_with_info(key_step, proposal.u, potential, params.refine_step_size, params.tau)
-      return dict(accept=jnp.mean(info.acceptance_probability),
+      moved, info = core.mala_step_with_info(key_step, proposal.u, potential, params.refine_step_size, params.tau)
+      eps, z = (proposal.u - proposal.mean) / proposal.std, (moved - proposal.mean) / proposal.std
+      return dict(accept=jnp.mean(info.acceptance_probability), z_eps=jnp.mean(z * eps), eps_sq=jnp.mean(eps * eps),
                   drift=jnp.mean(jnp.linalg.norm(params.refine_step_size * grad, axis=-1)),
                   noise=jnp.sqrt(2 * params.tau * params.refine_step_size * proposal.u.shape[-1]),
                   sigma=jnp.mean(proposal.std), absmean=jnp.mean(jnp.abs(proposal.mean)),
@@ -53,6 +57,7 @@ def make_probe(config, trainer, hp):
                   sat=jnp.mean(jnp.abs(jnp.tanh(proposal.u)) > 0.99), q=jnp.mean(q), qspread=jnp.mean(jnp.std(q)))
 
     out = jax.tree.map(jnp.mean, jax.vmap(at_state)(obs, jax.random.split(key_states, NUM_STATES)))
+    out["beta_star"] = out.pop("z_eps") / out.pop("eps_sq")
     return {**out, "reward_mean": jnp.mean(batch.reward), "reward_pos": jnp.mean(batch.reward > 0.01)}
 
   return jax.jit(probe)
