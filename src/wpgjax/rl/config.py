@@ -481,16 +481,12 @@ def _default_preset(env: str) -> dict[str, Any]:
 # Per policy family, the env's settings where they differ from the family's defaults (applied when a preset
 # switches to that policy: `presets(env, policy=...)`, `--set policy=...`). Particle: two particles per state (the
 # family's default is four) learned these 1- and 2-dimensional action spaces, both seeds, at 0.66x the update time
-# of four; on halfcheetah (6 dimensions) two ended at 788 and 984 where Brax SAC (deterministic policy) ended at
-# 1,590 on average (BENCHMARKS.md §8.1). The fit's control variate (the family's default) took halfcheetah from
-# 1,545 and 1,227 to 1,787 and 1,653 and made PointMass learnable; with it inverted_double_pendulum ended at 4,604
-# and 8,999 against 9,360 and 9,359 (cause not established), so the 1- and 2-dimensional classic presets keep the
-# plain fit they were measured with (BENCHMARKS.md §14).
-_PLAIN_FIT = {"wpg.amortized_control_variate": 0.0}
+# of four (BENCHMARKS.md §8.1). They keep the plain fit they were measured with: with the fit's control variate (the
+# family's default, which took halfcheetah from 1,545 and 1,227 to 1,787 and 1,653 and made PointMass learnable)
+# inverted_double_pendulum ended at 4,604 and 8,999 against 9,360 and 9,359, cause not established (§14).
 _POLICY_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "particle": {"inverted_pendulum": {"wpg.num_action_samples": 2, **_PLAIN_FIT},
-                 "inverted_double_pendulum": {"wpg.num_action_samples": 2, **_PLAIN_FIT},
-                 "reacher": {"wpg.num_action_samples": 2, **_PLAIN_FIT}},
+    "particle": {env: {"wpg.num_action_samples": 2, "wpg.amortized_control_variate": 0.0}
+                 for env in ("inverted_pendulum", "inverted_double_pendulum", "reacher")},
 }
 
 
