@@ -6,7 +6,8 @@ proposal at 256 replay states (8 particles each).
 Trains `presets(ENV, policy="particle")` with the overrides (default 50k env steps, 5 evaluations), calling the
 compiled epoch itself, and prints after the prefill and after each epoch: the evaluation return, τ and the
 entropy estimate the trainer logs, then at the replay states
-- accept: MALA's mean acceptance probability of one step from the proposal's draws;
+- accept: MALA's mean acceptance probability of one step from the proposal's draws (one MALA step whatever
+  wpg.refine_method and K are: the presets' K = 1 MALA refinement);
 - beta_star: Σ zε / Σ ε² over every draw and dimension, ε = (u_0 − m)/σ the draw's noise and z = (u_1 − m)/σ
   after that step: the best weight of the fit's control variate for the means' gradient
   (wpg.amortized_control_variate; 1 when the step barely moves the particles, 0 when it mixes them fully);
