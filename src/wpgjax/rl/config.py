@@ -483,7 +483,7 @@ def _default_preset(env: str) -> dict[str, Any]:
 # family's default is four) learned these 1- and 2-dimensional action spaces, both seeds, at 0.66x the update time
 # of four (BENCHMARKS.md §8.1). They keep the plain fit they were measured with: with the fit's control variate (the
 # family's default, which took halfcheetah from 1,545 and 1,227 to 1,787 and 1,653 and made PointMass learnable)
-# inverted_double_pendulum ended at 4,604 and 8,999 against 9,360 and 9,359, cause not established (§14).
+# inverted_double_pendulum ended lower in four seeds of four (mean 6,326 against 9,358), cause not established (§14).
 _POLICY_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "particle": {env: {"wpg.num_action_samples": 2, "wpg.amortized_control_variate": 0.0}
                  for env in ("inverted_pendulum", "inverted_double_pendulum", "reacher")},
