@@ -84,13 +84,15 @@ def check_int(name: str, value: Any, *, minimum: int = 1) -> None:
 
 
 def check_number(name: str, value: Any, *, low: float = 0.0, high: float | None = None,
-                 high_closed: bool = False) -> None:
-  """A finite Python number in (low, ∞) or (low, high) / (low, high]; the message names the interval."""
-  ok = _is_number(value) and value > low and (
+                 high_closed: bool = False, low_closed: bool = False) -> None:
+  """A finite Python number in (low, ∞) or (low, high) / (low, high] ([low, … with low_closed); the message names
+  the interval."""
+  ok = _is_number(value) and (value >= low if low_closed else value > low) and (
       high is None or (value <= high if high_closed else value < high))
   if not ok:
-    allowed = (f"a finite number > {low:g}" if high is None
-               else f"in ({low:g}, {high:g}{']' if high_closed else ')'}")
+    left = "[" if low_closed else "("
+    allowed = (f"a finite number {'>=' if low_closed else '>'} {low:g}" if high is None
+               else f"in {left}{low:g}, {high:g}{']' if high_closed else ')'}")
     fail(name, allowed, value)
 
 

@@ -202,9 +202,9 @@ def test_inconsistent_particle_configs_are_rejected(kwargs, message):
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(projection="amortized", amortized_control_variate=1.5),
-     r"TrainConfig.wpg.amortized_control_variate must be a number in \[0, 1\], got 1.5"),
+     r"TrainConfig.wpg.amortized_control_variate must be in \[0, 1\], got 1.5"),
     (dict(projection="amortized", amortized_control_variate=True),
-     r"TrainConfig.wpg.amortized_control_variate must be a number in \[0, 1\], got True"),
+     r"TrainConfig.wpg.amortized_control_variate must be in \[0, 1\], got True"),
 ])
 def test_bad_control_variate_weights_are_rejected(kwargs, message):
   with pytest.raises(ValueError, match=message):

@@ -126,9 +126,8 @@ class WPGConfig:
     _validation.check_int(_name("wpg.diagnostic_samples"), self.diagnostic_samples, minimum=2)
     _choice("wpg.refine_method", self.refine_method, REFINE_METHODS)
     _validation.check_number(_name("wpg.refine_step_size"), self.refine_step_size)
-    if not (isinstance(self.amortized_control_variate, (int, float)) and not isinstance(
-        self.amortized_control_variate, bool) and 0.0 <= self.amortized_control_variate <= 1.0):
-      _fail("wpg.amortized_control_variate", "a number in [0, 1]", self.amortized_control_variate)
+    _validation.check_number(_name("wpg.amortized_control_variate"), self.amortized_control_variate, low=0.0,
+                             low_closed=True, high=1.0, high_closed=True)
     for name in ("natural_gradient", "entropy_regularized"):
       _validation.check_bool(_name(f"wpg.{name}"), getattr(self, name))
     _choice("wpg.wpo_entropy_term", self.wpo_entropy_term, WPO_ENTROPY_TERMS)

@@ -43,8 +43,7 @@ from wpgjax.rl.policies.pushforward import cloud_entropy
 __all__ = ["ParticlePolicy", "amortized_wpgd_loss"]
 
 
-def amortized_wpgd_loss(proposal: PolicySamples, refined_u: chex.Array,
-                        control_variate: chex.Numeric = 0.0) -> chex.Array:
+def amortized_wpgd_loss(proposal: PolicySamples, refined_u: chex.Array, control_variate: chex.Numeric) -> chex.Array:
   """Negative log-likelihood (up to a constant) of the refined particles under the Gaussians they came from,
   less β times that of the unrefined particles (the proposal's own score, a control variate of mean zero):
 
