@@ -124,6 +124,7 @@ SAC_RECIPES: dict[str, dict[str, Any]] = {
     "swimmer": _SMALL_CPU_SAC,
     "pusher": _SMALL_CPU_SAC,
     "ant": _SMALL_CPU_SAC,
+    "humanoid": _SMALL_CPU_SAC,
 }
 
 PPO_RECIPES: dict[str, dict[str, Any]] = {
@@ -188,6 +189,7 @@ RECIPE_SOURCES: dict[str, dict[str, str]] = {
         "swimmer": "The hopper recipe unchanged (derived; no published Brax SAC recipe for swimmer).",
         "pusher": "The hopper recipe unchanged (derived; no published Brax SAC recipe for pusher).",
         "ant": "The hopper recipe unchanged (derived; Brax publishes PPO, not SAC, for ant).",
+        "humanoid": "The hopper recipe unchanged (derived; Brax publishes PPO, not SAC, for humanoid).",
     },
     "ppo": {
         "inverted_pendulum": (

@@ -74,6 +74,35 @@ def test_dm_control_tasks_get_playgrounds_recipes():
   assert bb.get_recipe("ppo", "dm_control/CartpoleSwingup")["discounting"] == 0.995
 
 
+# Action sizes of Brax's classic envs (their MJCF actuators); Brax SAC's target entropy is −|A|/2.
+_SAC_RECIPE_ENVS = {"hopper": 3, "walker2d": 6, "swimmer": 2, "pusher": 7, "ant": 8, "humanoid": 17, "reacher": 2}
+
+
+@pytest.mark.parametrize("env", sorted(_SAC_RECIPE_ENVS))
+def test_classic_sac_recipe_presets_match_brax_sac(env):
+  """The presets built on Brax SAC's CPU recipes run Brax SAC's settings, its temperature's included: τ0 = 1
+  (log α = 0), target entropy −|A|/2, and the Adam learning rate `sac.train` hard-codes for α."""
+  import inspect
+  import re
+
+  from brax.training.agents.sac import train as brax_sac_train
+
+  from wpgjax.rl import presets
+
+  sac, ours = _load().get_recipe("sac", env), presets(env)
+  assert (ours.num_envs, ours.batch_size, ours.grad_updates_per_step, ours.hidden_sizes) == (
+      sac["num_envs"], sac["batch_size"], sac["grad_updates_per_step"], sac["network"]["hidden_layer_sizes"])
+  assert (ours.actor_learning_rate, ours.critic_learning_rate, ours.discount, ours.reward_scaling) == (
+      sac["learning_rate"], sac["learning_rate"], sac["discounting"], sac["reward_scaling"])
+  alpha_lr = re.search(r"alpha_optimizer = optax\.adam\(learning_rate=([0-9.e-]+)\)",
+                       inspect.getsource(brax_sac_train))
+  assert alpha_lr, "Brax SAC's temperature optimiser moved; re-read brax/training/agents/sac/train.py"
+  assert (ours.tau, ours.tau_learning_rate) == (1.0, float(alpha_lr.group(1)))
+  assert ours.target_entropy == -0.5 * _SAC_RECIPE_ENVS[env]
+  assert (ours.min_replay_size, ours.wpg.num_action_samples, ours.wpg.wpo_entropy_term) == (
+      max(sac["min_replay_size"], 1024), 1, "expected")  # SAC's per-sample estimator
+
+
 @pytest.mark.slow
 def test_brax_sac_smoke_on_a_dm_control_task():
   pytest.importorskip("mujoco_playground")

@@ -83,7 +83,7 @@ def test_with_overrides_parses_strings_and_rejects_typos():
 
 
 @pytest.mark.parametrize("env", ["fast", "inverted_pendulum", "inverted_double_pendulum", "reacher",
-                                 "halfcheetah", "hopper", "walker2d", "swimmer", "pusher", "ant"])
+                                 "halfcheetah", "hopper", "walker2d", "swimmer", "pusher", "ant", "humanoid"])
 def test_presets_are_valid_and_round_trip(env):
   cfg = C.presets(env)
   assert cfg.env == env

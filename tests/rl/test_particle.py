@@ -242,6 +242,11 @@ def test_presets_switch_the_family_defaults_with_the_policy():
   for env in ("inverted_pendulum", "inverted_double_pendulum", "reacher", "multimodal_bandit"):
     assert presets(env, policy="particle").wpg.amortized_control_variate == 0.0, env
   assert presets("reacher", policy="particle", **{"wpg.num_action_samples": 6}).wpg.num_action_samples == 6
+  # reacher's particle agent keeps the recipe it was measured with, not the Gaussian preset's SAC recipe
+  particle_reacher = presets("reacher", policy="particle")
+  assert (particle_reacher.grad_updates_per_step, particle_reacher.hidden_sizes, particle_reacher.tau,
+          particle_reacher.target_entropy) == (8, (128, 128), 0.1, None)
+  assert (presets("reacher").grad_updates_per_step, presets("reacher").hidden_sizes) == (16, (256, 256))
 
 
 @pytest.fixture(scope="module")
