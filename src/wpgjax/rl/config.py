@@ -406,12 +406,13 @@ def config_from_dict(data: Mapping[str, Any]) -> TrainConfig:
   return TrainConfig(**data, wpg=WPGConfig(**wpg))
 
 
-# Brax SAC's small CPU recipe (16 envs, batch 256, 16 updates per env step, (64, 64)) with SAC's temperature
-# settings (τ0 = 1; target entropy −|A|/2, set per env; τ learning rate 3e-4) and its per-sample estimator, on the
-# generalized backend.
+# Brax SAC's temperature (τ0 = 1: log α = 0; Adam learning rate 3e-4, which its `sac.train` hard-codes; the target
+# entropy −|A|/2 is set per env) and its per-sample estimator (1 action sample, closed-form entropy force).
+_SAC_UPDATE = dict(tau=1.0, tau_learning_rate=3e-4, wpg=WPGConfig(num_action_samples=1, wpo_entropy_term="expected"))
+# Brax SAC's small CPU recipe (16 envs, batch 256, 16 updates per env step, (64, 64)) on the generalized backend.
 _SAC_CPU_RECIPE = dict(backend="generalized", num_timesteps=100_000, num_envs=16, num_evals=10, replay_size=100_000,
-                       min_replay_size=1024, batch_size=256, grad_updates_per_step=16, hidden_sizes=(64, 64), tau=1.0,
-                       tau_learning_rate=3e-4, wpg=WPGConfig(num_action_samples=1, wpo_entropy_term="expected"))
+                       min_replay_size=1024, batch_size=256, grad_updates_per_step=16, hidden_sizes=(64, 64),
+                       **_SAC_UPDATE)
 
 _PRESETS: dict[str, dict[str, Any]] = {
     # Tuned on the 2-core CPU dev machine; see BENCHMARKS.md for the measured curves.
@@ -425,13 +426,11 @@ _PRESETS: dict[str, dict[str, Any]] = {
     "inverted_double_pendulum": dict(env="inverted_double_pendulum", num_timesteps=60_000, num_envs=16,
                                      num_evals=12, replay_size=100_000, min_replay_size=2048,
                                      batch_size=256, grad_updates_per_step=16),
-    # Brax SAC's reacher recipe with its temperature settings and per-sample estimator: −29.9 and −19.8 against
-    # Brax SAC's −20.6 and −32.8 at 100k (the earlier (128, 128), 8-updates recipe: −27.5, −31.7; BENCHMARKS.md §12).
+    # Brax SAC's reacher recipe: −29.9, −19.8 against its −20.6, −32.8 (wpgjax's own: −27.5, −31.7; BENCHMARKS.md §12).
     "reacher": dict(env="reacher", num_timesteps=100_000, num_envs=32, num_evals=10, replay_size=200_000,
                     min_replay_size=8192, batch_size=256, grad_updates_per_step=16, hidden_sizes=(256, 256),
                     actor_learning_rate=6e-4, critic_learning_rate=6e-4, reward_scaling=5.0, discount=0.95,
-                    tau=1.0, tau_learning_rate=3e-4, target_entropy=-1.0,
-                    wpg=WPGConfig(num_action_samples=1, wpo_entropy_term="expected")),
+                    target_entropy=-1.0, **_SAC_UPDATE),
     "halfcheetah": dict(env="halfcheetah", backend="spring", num_timesteps=300_000, num_envs=32, num_evals=10,
                         replay_size=300_000, min_replay_size=8192, batch_size=256, grad_updates_per_step=8,
                         hidden_sizes=(256, 256), actor_learning_rate=6e-4, critic_learning_rate=6e-4),
@@ -442,9 +441,8 @@ _PRESETS: dict[str, dict[str, Any]] = {
                               wpg=WPGConfig(projection="amortized", num_action_samples=8, refine_steps=12,
                                             refine_method="mala", refine_step_size=0.4,
                                             amortized_control_variate=0.0)),  # 12 steps mix: the plain fit
-    # Brax SAC's CPU recipe on Brax's default (generalized) physics, where it learns hopper in 100k steps (on
-    # spring neither agent does), with SAC's temperature settings and per-sample estimator. With Brax's τ learning
-    # rate (3e-4; 1e-3 before) all six seeds hop: final mean 3,204 against Brax SAC's 2,239 (BENCHMARKS.md §12).
+    # Brax SAC's CPU recipe on generalized physics (on spring neither agent learns hopper in 100k steps). With Brax's
+    # τ learning rate (3e-4; 1e-3 before) all six seeds hop: mean 3,204 against Brax SAC's 2,239 (BENCHMARKS.md §12).
     "hopper": dict(env="hopper", target_entropy=-1.5, **_SAC_CPU_RECIPE),
     # The hopper recipe unchanged: 109 % of Brax SAC's mean final return over seeds 0–3 (BENCHMARKS.md §12).
     "walker2d": dict(env="walker2d", target_entropy=-3.0, **_SAC_CPU_RECIPE),
@@ -459,16 +457,13 @@ _PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-# Playground's DM Control SAC recipe (relu networks, LayerNorm Q networks, lr 1e-3, γ 0.99, min replay 8192)
-# scaled for a CPU as Brax's small CPU recipe is (16 envs, batch 256, 16 updates per env step, (64, 64)), with
-# Brax SAC's temperature settings (τ0 = 1, target entropy −|A|/2, τ learning rate 3e-4) and per-sample estimator,
-# on MJX; 100k env steps. Chosen over Playground's own scale (128 envs, batch 512, 8 updates per env step,
-# (256, 256)), which at a CPU budget was still at the start of learning for both agents; at this scale the Gaussian
-# agent ends at 90–173 % of Brax SAC's return on four tasks in 100k steps (BENCHMARKS.md §14).
+# Playground's DM Control SAC recipe (relu, LayerNorm Q networks, lr 1e-3, γ 0.99, min replay 8192) at Brax's small
+# CPU scale (16 envs, batch 256, 16 updates per env step, (64, 64)) with Brax SAC's temperature and estimator, on MJX,
+# 100k env steps. At Playground's own scale (128 envs, batch 512, 8 updates per env step, (256, 256)) both agents
+# were still at the start of learning; at this one the Gaussian agent ends at 90–173 % of SAC's (BENCHMARKS.md §14).
 _PLAYGROUND_SAC_RECIPE = dict(backend="mjx", num_timesteps=100_000, num_envs=16, num_evals=10, replay_size=100_000,
                               min_replay_size=8192, batch_size=256, grad_updates_per_step=16, hidden_sizes=(64, 64),
-                              critic_layer_norm=True, activation="relu", tau=1.0, tau_learning_rate=3e-4,
-                              wpg=WPGConfig(num_action_samples=1, wpo_entropy_term="expected"))
+                              critic_layer_norm=True, activation="relu", **_SAC_UPDATE)
 
 
 def _default_preset(env: str) -> dict[str, Any]:
@@ -483,11 +478,10 @@ def _default_preset(env: str) -> dict[str, Any]:
 
 # Per policy family, the env's settings where they differ from the family's defaults (applied when a preset
 # switches to that policy: `presets(env, policy=...)`, `--set policy=...`). Particle: two particles per state (the
-# family's default is four) learned these 1- and 2-dimensional action spaces, both seeds, at 0.66x the update time
-# of four (BENCHMARKS.md §8.1). They keep the plain fit they were measured with: with the fit's control variate (the
-# family's default, which took halfcheetah from 1,545 and 1,227 to 1,787 and 1,653 and made PointMass learnable)
-# inverted_double_pendulum ended lower in four seeds of four (mean 6,326 against 9,358), cause not established (§14).
-# On reacher the particle agent keeps the recipe it was measured with (the Gaussian preset's before 2026-12-04).
+# family's default is four) learned these 1- and 2-dimensional action spaces at 0.66x the update time of four
+# (BENCHMARKS.md §8.1), with the plain fit they were measured with (with the fit's control variate, the family's
+# default, inverted_double_pendulum ended lower in four seeds of four: 6,326 against 9,358, cause not established;
+# §14); on reacher also with the recipe they were measured with (the Gaussian preset's before 2026-12-04).
 _PARTICLE_M2_PLAIN_FIT = {"wpg.num_action_samples": 2, "wpg.amortized_control_variate": 0.0}
 _POLICY_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "particle": {"inverted_pendulum": _PARTICLE_M2_PLAIN_FIT, "inverted_double_pendulum": _PARTICLE_M2_PLAIN_FIT,
