@@ -99,8 +99,8 @@ def test_classic_sac_recipe_presets_match_brax_sac(env):
   assert alpha_lr, "Brax SAC's temperature optimiser moved; re-read brax/training/agents/sac/train.py"
   assert (ours.tau, ours.tau_learning_rate) == (1.0, float(alpha_lr.group(1)))
   assert ours.target_entropy == -0.5 * _SAC_RECIPE_ENVS[env]
-  assert (ours.min_replay_size, ours.wpg.num_action_samples, ours.wpg.wpo_entropy_term) == (
-      max(sac["min_replay_size"], 1024), 1, "expected")  # SAC's per-sample estimator
+  assert sac["min_replay_size"] <= ours.min_replay_size <= 1.03 * sac["min_replay_size"]  # 1,024 for SAC's 1,000
+  assert (ours.wpg.num_action_samples, ours.wpg.wpo_entropy_term) == (1, "expected")  # SAC's per-sample estimator
 
 
 @pytest.mark.slow

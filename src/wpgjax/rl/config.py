@@ -452,7 +452,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
     "pusher": dict(env="pusher", target_entropy=-3.5, **_SAC_CPU_RECIPE),
     # The hopper recipe unchanged: both seeds above both of Brax SAC's at 100k (BENCHMARKS.md §12).
     "ant": dict(env="ant", target_entropy=-4.0, **_SAC_CPU_RECIPE),
-    # The hopper recipe unchanged; at 100k both sides are at the start of learning: 438 vs SAC's 365 (BENCHMARKS.md §12).
+    # The hopper recipe unchanged; both at the start of learning at 100k: 438 vs SAC's 365 (BENCHMARKS.md §12).
     "humanoid": dict(env="humanoid", target_entropy=-8.5, **_SAC_CPU_RECIPE),
 }
 
