@@ -13,11 +13,13 @@ Agents (``--agents``)
   (generator proposal, then K particle steps on the critic); ``compare_brax`` variant ``particle``.
 - ``gaussian``: ``wpgjax.presets(env)``: the tanh-Gaussian policy (SAC's actor update in expectation under
   the default WPO projection); ``compare_brax`` variant ``wpg``.
+- ``crossq``: ``wpgjax.presets(env, critic_batch_norm=True)``: the Gaussian agent with CrossQ's critic
+  (BatchNorm, no target network; ``wpgjax.rl.crossq``); ``compare_brax`` variant ``crossq``.
 - ``sac``: Brax's own SAC with the CPU recipe of ``benchmarks/brax_baselines.py`` (``compare_brax.run_brax``).
 
-The same for all three on an env: the env and its backend (the wpgjax preset's), the env-step budget (prefill
-included; see "Budget" in ``compare_brax.py``), the seeds, the episode length, the number of trained-policy
-evaluations (the Gaussian preset's, or ``--num-evals``) and of episodes per evaluation (``num_eval_envs``).
+The same for all agents on an env: the env and its backend (the Gaussian preset's, or ``--backend``), the
+env-step budget (prefill included; see "Budget" in ``compare_brax.py``), the seeds, the episode length, the
+number of trained-policy evaluations (the Gaussian preset's, or ``--num-evals``) and of episodes per evaluation (``num_eval_envs``).
 The wpgjax agents train through ``benchmarks.driver.train`` (the host runner's compiled programs, a fresh
 compile per run, like every Brax run).
 
@@ -62,17 +64,22 @@ from benchmarks.machine import load_average, system_info  # noqa: E402
 DEFAULT_ENVS = ("inverted_pendulum", "inverted_double_pendulum", "reacher", "halfcheetah")
 DEFAULT_TIMESTEPS = {"inverted_pendulum": 20_000, "inverted_double_pendulum": 60_000, "reacher": 100_000,
                      "halfcheetah": 100_000}
-AGENTS = {"particle": "particle", "gaussian": "wpg", "sac": "sac"}  # agent -> compare_brax variant / algo
+AGENTS = {"particle": "particle", "gaussian": "wpg", "crossq": "crossq", "sac": "sac"}  # agent -> compare_brax variant / algo
+DEFAULT_AGENTS = ("particle", "gaussian", "sac")  # crossq on request
 THRESHOLD_FRACTION = 0.95
 
 
-def env_settings(env: str, budget: int, num_evals: int | None, episode_length: int) -> dict[str, Any]:
-  """What every agent on `env` shares: budget, backend, episode length, evaluations, eval episodes."""
+def env_settings(env: str, budget: int, num_evals: int | None, episode_length: int,
+                 backend: str | None = None) -> dict[str, Any]:
+  """What every agent on `env` shares: budget, backend (None: the Gaussian preset's), episode length,
+  evaluations, eval episodes."""
   from wpgjax.rl import presets
 
-  base = presets(env, episode_length=episode_length, **({} if num_evals is None else {"num_evals": num_evals}))
+  base = presets(env, episode_length=episode_length, **({} if num_evals is None else {"num_evals": num_evals}),
+                 **({} if backend is None else {"backend": backend}))
   for variant in {v for v in AGENTS.values() if v not in bb.RUNNERS}:  # a budget too small fails here, not later
-    cb.wpg_config(env, budget, base.num_evals, episode_length, variant, {"num_eval_envs": base.num_eval_envs})
+    cb.wpg_config(env, budget, base.num_evals, episode_length, variant,
+                  {"num_eval_envs": base.num_eval_envs, "backend": base.backend})
   return dict(budget=int(budget), backend=base.backend, episode_length=int(episode_length),
               num_evals=base.num_evals, num_eval_envs=base.num_eval_envs)
 
@@ -87,7 +94,7 @@ def run_agent(agent: str, env: str, seed: int, settings: dict[str, Any], verbose
   else:
     r = cb.run_wpg(env, budget=settings["budget"], seed=seed, variant=variant, num_evals=settings["num_evals"],
                    episode_length=settings["episode_length"], verbose=verbose,
-                   extra={"num_eval_envs": settings["num_eval_envs"]})
+                   extra={"num_eval_envs": settings["num_eval_envs"], "backend": settings["backend"]})
     if r["backend"] != settings["backend"]:
       raise ValueError(f"{agent} on {env} runs the {r['backend']} backend, SAC the {settings['backend']} one")
   return dict(r, agent=agent)
@@ -161,9 +168,10 @@ def _load(start: list[float] | None, end: list[float] | None) -> str:
 
 
 def markdown(payload: dict[str, Any], summary: dict[str, Any]) -> str:
-  lines = ["## Particle agent, Gaussian agent and Brax SAC", "",
+  lines = ["## wpgjax's agents and Brax SAC", "",
            "Agents: particle = `wpgjax.presets(env, policy=\"particle\")`; gaussian = `wpgjax.presets(env)` "
-           "(tanh_gaussian); sac = Brax SAC with `benchmarks/brax_baselines.py`'s CPU recipe. "
+           "(tanh_gaussian); crossq = `wpgjax.presets(env, critic_batch_norm=True)` (the Gaussian agent with "
+           "CrossQ's critic); sac = Brax SAC with `benchmarks/brax_baselines.py`'s CPU recipe. "
            f"Command: `{payload['meta']['command']}` (rows may come from several invocations: see the JSON).", ""]
   header = ("| agent | seed | env steps | final return | steps to 95% SAC | wall to 95% SAC (s) | compile (s) | "
             "cost per update (ms) | wall incl. compile (s) | load 1m start→end | JAX cache |")
@@ -252,10 +260,11 @@ def main(argv: list[str] | None = None) -> int:
                  help="env-step budget: one for every env, or one per env in --envs order (default: "
                       + ", ".join(f"{k} {v:,}" for k, v in DEFAULT_TIMESTEPS.items()) + ")")
   p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-  p.add_argument("--agents", nargs="+", default=list(AGENTS), choices=list(AGENTS))
+  p.add_argument("--agents", nargs="+", default=list(DEFAULT_AGENTS), choices=list(AGENTS))
   p.add_argument("--num-evals", type=int, default=None,
                  help="trained-policy evaluations for every agent (default: the Gaussian preset's)")
   p.add_argument("--episode-length", type=int, default=1000)
+  p.add_argument("--backend", default=None, help="physics backend for every agent (default: the Gaussian preset's)")
   p.add_argument("--out", default="benchmarks/results/compare_agents",
                  help="output prefix: <out>.json, <out>.md (a relative prefix without a folder goes to "
                       "benchmarks/results/)")
@@ -282,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
                          started=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
   plan = []
   for env, budget in zip(a.envs, budgets):
-    settings = env_settings(env, budget, a.num_evals, a.episode_length)
+    settings = env_settings(env, budget, a.num_evals, a.episode_length, a.backend)
     saved = payload["envs"].get(env)
     if saved is not None and {k: saved[k] for k in settings} != settings:
       p.error(f"{out.with_suffix('.json')} holds {env} runs with other settings ({ {k: saved[k] for k in settings} }"

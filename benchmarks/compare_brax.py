@@ -96,6 +96,7 @@ WPG_VARIANTS: dict[str, dict[str, Any]] = {
                             "tau": 1e-4},
     "wppg": {"wpg.projection": "wppg"},
     "particle": {"policy": "particle"},
+    "crossq": {"critic_batch_norm": True},  # the Gaussian preset with CrossQ's critic (wpgjax.rl.crossq)
 }
 ALGO_LABELS = {
     "wpg": "wpgjax Gaussian agent (tanh_gaussian preset: SAC's update in expectation)",
@@ -103,6 +104,7 @@ ALGO_LABELS = {
     "wpo_plain_fixed_tau": "wpgjax plain WPO, fixed tau=1e-4",
     "wppg": "wpgjax WPPG (SVGD move)",
     "particle": "wpgjax particle policy (WPG particle law)",
+    "crossq": "wpgjax Gaussian agent with CrossQ's critic (BatchNorm, no target network)",
     "sac": "Brax SAC",
     "ppo": "Brax PPO",
 }

@@ -165,6 +165,7 @@ class TrainConfig:
     expectation under the default WPO projection; "pushforward" — an implicit generator trained by WPPG;
     "particle" — the WPG particle law: generator proposal + K ULA/MALA steps on the critic), hidden_sizes,
     critic_layer_norm (LayerNorm in every hidden layer of both Q networks, as Playground's SAC recipes),
+    critic_batch_norm (CrossQ, `wpgjax.rl.crossq`: BatchNorm in both Q networks, no target network, so no polyak),
     activation of every hidden layer ("swish": smooth ∇_a Q for particle steps; "relu": Brax's SAC networks),
     latent_size (generator noise dim), entropy_estimator for policies without a density ("knn" or "kde").
   wpg: the WPG projection / refinement settings (WPGConfig).
@@ -199,6 +200,7 @@ class TrainConfig:
   policy: str = "tanh_gaussian"
   hidden_sizes: tuple[int, ...] = (64, 64)
   critic_layer_norm: bool = False
+  critic_batch_norm: bool = False
   activation: str = "swish"
   latent_size: int = 4
   entropy_estimator: str = "knn"
@@ -222,7 +224,7 @@ class TrainConfig:
     for name in ("tau", "actor_learning_rate", "critic_learning_rate", "tau_learning_rate", "reward_scaling"):
       _validation.check_number(_name(name), getattr(self, name))
     _validation.check_number(_name("polyak"), self.polyak, high=1.0, high_closed=True)
-    for name in ("tune_tau", "normalize_observations", "critic_layer_norm", "deterministic_eval"):
+    for name in ("tune_tau", "normalize_observations", "critic_layer_norm", "critic_batch_norm", "deterministic_eval"):
       _validation.check_bool(_name(name), getattr(self, name))
     _validation.check_optional_number(_name("target_entropy"), self.target_entropy)
     _validation.check_optional_positive_number(_name("observation_clip"), self.observation_clip, "not clipped")
@@ -294,7 +296,6 @@ class TrainConfig:
   def replay_memory_bytes(self, observation_size: int, action_size: int) -> int:
     """Bytes of the replay buffer per seed: replay_size × (2·obs + action + reward + discount) float32."""
     return 4 * self.replay_size * (2 * observation_size + action_size + 2)
-
 
 
 def _hyperparameter_fields(cls: type, prefix: str = "") -> dict[str, str]:
@@ -420,9 +421,8 @@ _PRESETS: dict[str, dict[str, Any]] = {
                  num_eval_envs=8, replay_size=16_384, min_replay_size=256, grad_updates_per_step=4,
                  tau=0.05, reward_scaling=10.0, discount=0.97),
     "inverted_pendulum": dict(env="inverted_pendulum", num_timesteps=20_000, num_envs=16, num_evals=10,
-                              replay_size=50_000, min_replay_size=1024, batch_size=256,
-                              grad_updates_per_step=16, tau=0.1, actor_learning_rate=1e-3,
-                              critic_learning_rate=1e-3, reward_scaling=1.0),
+                              replay_size=50_000, min_replay_size=1024, batch_size=256, grad_updates_per_step=16,
+                              tau=0.1, actor_learning_rate=1e-3, critic_learning_rate=1e-3, reward_scaling=1.0),
     "inverted_double_pendulum": dict(env="inverted_double_pendulum", num_timesteps=60_000, num_envs=16,
                                      num_evals=12, replay_size=100_000, min_replay_size=2048,
                                      batch_size=256, grad_updates_per_step=16),

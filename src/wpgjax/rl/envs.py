@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from wpgjax.rl import playground
 
 __all__ = ["BACKENDS", "registered_env_names", "brax_env_names", "check_env_name", "backends_for", "default_backend",
-           "make_env", "EnvStep", "step_and_autoreset", "reset_envs", "viewer"]
+           "make_env", "TracedOnce", "EnvStep", "step_and_autoreset", "reset_envs", "viewer"]
 
 BACKENDS = ("generalized", "spring", "positional", "mjx")  # Brax's physics pipelines
 
@@ -86,8 +86,8 @@ def _accepts_backend(env_class) -> bool:
 
 
 def make_env(name: str, *, backend: str | None = None, episode_length: int = 1000, action_repeat: int = 1):
-  """An env by name, wrapped as Vmap(Episode(env)): batched reset/step, `info['truncation']` set at the
-  time limit. No auto-reset wrapper: use `step_and_autoreset`.
+  """An env by name, wrapped as TracedOnce(Vmap(Episode(env))): batched reset/step, `info['truncation']` set at
+  the time limit, each traced once per shape. No auto-reset wrapper: use `step_and_autoreset`.
 
   name: any registered name (`registered_env_names()`); backend: one of `backends_for(name)` (None: the
   default), passed to the env's constructor when it takes one (Brax's physics envs; ignored by "fast" and envs
@@ -100,12 +100,35 @@ def make_env(name: str, *, backend: str | None = None, episode_length: int = 100
   brax_envs, brax_training = _import_brax_envs()
   if playground.is_playground_name(name):
     env = brax_training.EpisodeWrapper(playground.load(name, backend), episode_length, action_repeat)
-    return brax_training.VmapWrapper(env)
+    return TracedOnce(brax_training.VmapWrapper(env))
   env_class = brax_envs._envs[name]  # pylint: disable=protected-access
   kwargs = {"backend": backend} if name != "fast" and _accepts_backend(env_class) else {}
   env = brax_envs.get_environment(name, **kwargs)
   env = brax_training.EpisodeWrapper(env, episode_length, action_repeat)
-  return brax_training.VmapWrapper(env)
+  return TracedOnce(brax_training.VmapWrapper(env))
+
+
+class TracedOnce:
+  """The batched env with its reset and step each inside one `jax.jit`. A run calls them at several places
+  (prefill, every training step, the auto-reset, evaluation) in two programs; JAX traces a jitted function once
+  per input shape and process and reuses that trace at the other call sites, where it would otherwise trace the
+  whole physics step again each time. Every other attribute is the wrapped env's."""
+
+  def __init__(self, env):
+    self.env = env
+    self._reset = jax.jit(env.reset, inline=True)
+    self._step = jax.jit(env.step, inline=True)
+
+  def reset(self, rng: chex.PRNGKey):
+    return self._reset(rng)
+
+  def step(self, state, action: chex.Array):
+    return self._step(state, action)
+
+  def __getattr__(self, name: str):
+    if name in ("env", "_reset", "_step"):  # not set yet (e.g. while unpickling): no recursion
+      raise AttributeError(name)
+    return getattr(self.env, name)
 
 
 def viewer(name: str, env):

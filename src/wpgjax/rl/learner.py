@@ -1,6 +1,7 @@
-"""One gradient step of the actor-critic: the critic's soft TD step, the policy family's projection step and
-SAC's temperature step, in `config.update_order`. `make_learner(config, nets, normalize)` returns them as pure
-closures over the config (Brax style); `wpgjax.rl.train` scans them.
+"""One gradient step of the actor-critic: the critic's soft TD step (SAC's with a target network, or CrossQ's),
+the policy family's projection step and SAC's temperature step, in `config.update_order`.
+`make_learner(config, nets, normalize)` returns them as pure closures over the config (Brax style);
+`wpgjax.rl.train` scans them.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from wpgjax.rl import agent, replay
+from wpgjax.rl import agent, crossq, replay
 from wpgjax.rl.config import HyperParams, TrainConfig
 from wpgjax.rl.policies import PolicyParams, PolicySamples
 from wpgjax.rl.state import TrainState, acting_params
 
-__all__ = ["ADAM", "sgd_step", "sample_batch", "tau_step", "actor_inputs", "executed_entropy", "Learner",
-           "make_learner"]
+__all__ = ["ADAM", "sgd_step", "sample_batch", "tau_step", "actor_inputs", "executed_entropy", "make_critic_step",
+           "Learner", "make_learner"]
 
 Params = Any
 ADAM = optax.scale_by_adam()
@@ -65,6 +66,50 @@ def executed_entropy(config: TrainConfig, nets: agent.AgentNetworks, state: Trai
       nets.policy.sample(params, o, k, config.wpg.num_action_samples)))(obs, jax.random.split(key, obs.shape[0])))
 
 
+def _target_network_critic_step(config: TrainConfig, nets: agent.AgentNetworks, state: TrainState, hp: HyperParams,
+                                batch: replay.Transition, keys: chex.PRNGKey):
+  """SAC's critic step: V(s') of the executed law under the target critic (`agent.next_value_one`, per-state keys
+  [B]), one Adam step on mean_b ½ Σ_j (Q_j(s, a) − y)², then the target's Polyak step."""
+  params = acting_params(state, hp)
+  next_value, target_samples = jax.vmap(lambda o2, k: agent.next_value_one(
+      nets, params, state.target_critic_params, o2, k, params.tau))(batch.next_observation, keys)
+
+  def critic_loss(critic_params):
+    return jnp.mean(jax.vmap(lambda o, a, r, m, v: agent.critic_loss_one(
+        nets, critic_params, o, a, r, m, v, hp.discount, hp.reward_scaling))(
+            batch.observation, batch.action, batch.reward, batch.discount, next_value))
+
+  loss, grads = jax.value_and_grad(critic_loss)(state.critic_params)
+  critic_params, opt_state = sgd_step(state.critic_params, grads, state.critic_opt_state, hp.critic_learning_rate)
+  target = optax.incremental_update(critic_params, state.target_critic_params, hp.polyak)
+  return critic_params, opt_state, target, loss, target_samples
+
+
+def _crossq_critic_step(config: TrainConfig, nets: agent.AgentNetworks, state: TrainState, hp: HyperParams,
+                        batch: replay.Transition, keys: chex.PRNGKey):
+  """CrossQ's critic step (`wpgjax.rl.crossq`): the executed law's samples at s' (per-state keys [B]) and the
+  family's value offset, one Adam step on the joint pass's TD loss, the pass's batch statistics kept; no target
+  network (the returned target is the critic itself)."""
+  params = acting_params(state, hp)
+  offset, target_samples = jax.vmap(lambda o2, k: nets.policy.next_value(
+      params, o2, k, crossq.zero_q, params.tau))(batch.next_observation, keys)
+  next_actions = jnp.tanh(jax.lax.stop_gradient(target_samples.u))
+  (loss, batch_stats), grads = jax.value_and_grad(
+      lambda variables: crossq.crossq_loss(nets.critic, variables, batch, next_actions, offset, hp.discount,
+                                           hp.reward_scaling), has_aux=True)(state.critic_params)
+  critic_params, opt_state = sgd_step(state.critic_params, grads, state.critic_opt_state, hp.critic_learning_rate)
+  critic_params = {**critic_params, "batch_stats": batch_stats}  # Adam left them: their gradient is zero
+  return critic_params, opt_state, critic_params, loss, target_samples
+
+
+def make_critic_step(config: TrainConfig, nets: agent.AgentNetworks) -> Callable:
+  """critic_step(state, hp, batch, keys) -> (critic params, optimizer state, target critic params, loss, the
+  executed-law samples drawn at s' with keys [B]): SAC's target-network step, or CrossQ's with
+  config.critic_batch_norm."""
+  step = _crossq_critic_step if config.critic_batch_norm else _target_network_critic_step
+  return lambda state, hp, batch, keys: step(config, nets, state, hp, batch, keys)
+
+
 class Learner(NamedTuple):
   """update(state, hp, key) -> (state, metrics): one gradient step of critic, actor and τ (and the target
   critic's Polyak step). critic_update(state, hp, key) -> (critic params, optimizer state, loss): the critic's
@@ -78,24 +123,7 @@ def make_learner(config: TrainConfig, nets: agent.AgentNetworks,
   """The gradient step of `config` for the networks `nets`; normalize(obs_stats, obs) is the run's observation
   normaliser. τ's target entropy is config.target_entropy, or −|A| when None."""
   target_entropy = -float(nets.action_size) if config.target_entropy is None else float(config.target_entropy)
-  def next_values(state: TrainState, hp: HyperParams, batch: replay.Transition, keys: chex.PRNGKey):
-    """V(s') per batch state and the executed-law samples it averaged over (`agent.next_value_one`)."""
-    params = acting_params(state, hp)
-    return jax.vmap(lambda o2, k: agent.next_value_one(nets, params, state.target_critic_params, o2, k,
-                                                       params.tau))(batch.next_observation, keys)
-
-  def critic_step(state: TrainState, hp: HyperParams, batch: replay.Transition, next_value: chex.Array):
-    """One Adam step on the soft TD loss to the targets of `next_value` [B]: (critic params, optimizer state,
-    loss)."""
-
-    def critic_loss(critic_params):
-      losses = jax.vmap(lambda o, a, r, m, v: agent.critic_loss_one(
-          nets, critic_params, o, a, r, m, v, hp.discount, hp.reward_scaling))(
-              batch.observation, batch.action, batch.reward, batch.discount, next_value)
-      return jnp.mean(losses)
-
-    loss, grads = jax.value_and_grad(critic_loss)(state.critic_params)
-    return (*sgd_step(state.critic_params, grads, state.critic_opt_state, hp.critic_learning_rate), loss)
+  critic_step = make_critic_step(config, nets)
 
   def actor_step(state: TrainState, hp: HyperParams, critic_params: Params, obs: chex.Array, keys: chex.PRNGKey,
                  executed: PolicySamples | None = None):
@@ -124,14 +152,13 @@ def make_learner(config: TrainConfig, nets: agent.AgentNetworks,
       log_tau, tau_opt_state = tau_step(config, target_entropy, state, hp, executed_entropy(
           config, nets, state, hp, batch.observation, key_tau))
     target_keys = jax.random.split(key_critic, config.batch_size)
-    next_value, target_samples = next_values(state, hp, batch, target_keys)
-    critic_params, critic_opt_state, critic_loss = critic_step(state, hp, batch, next_value)
+    critic_params, critic_opt_state, target_critic_params, critic_loss, target_samples = critic_step(
+        state, hp, batch, target_keys)
     actor_critic = state.critic_params if config.update_order == "brax_sac" else critic_params
     policy_params, policy_opt_state, actor_loss, entropy = actor_step(
         state, hp, actor_critic, *actor_inputs(config, nets, batch, target_keys, target_samples, key_actor))
     if config.update_order != "brax_sac":
       log_tau, tau_opt_state = tau_step(config, target_entropy, state, hp, entropy)
-    target_critic_params = optax.incremental_update(critic_params, state.target_critic_params, hp.polyak)
     state = state.replace(policy_params=policy_params, critic_params=critic_params,
                           target_critic_params=target_critic_params, log_tau=log_tau,
                           policy_opt_state=policy_opt_state, critic_opt_state=critic_opt_state,
@@ -141,7 +168,7 @@ def make_learner(config: TrainConfig, nets: agent.AgentNetworks,
 
   def critic_update(state: TrainState, hp: HyperParams, key: chex.PRNGKey):
     batch = sample_batch(config, normalize, state, key)
-    next_value, _ = next_values(state, hp, batch, jax.random.split(key, config.batch_size))
-    return critic_step(state, hp, batch, next_value)
+    critic_params, opt_state, _, loss, _ = critic_step(state, hp, batch, jax.random.split(key, config.batch_size))
+    return critic_params, opt_state, loss
 
   return Learner(update, critic_update)

@@ -13,7 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-__all__ = ["ACTIVATIONS", "MLP", "TwinQNetwork", "critic_network", "GaussianPolicyNetwork",
+__all__ = ["ACTIVATIONS", "BATCH_NORM_MOMENTUM", "MLP", "TwinQNetwork", "critic_network", "GaussianPolicyNetwork",
            "PushforwardPolicyNetwork", "LatentGaussianNetwork", "gaussian_log_prob", "MIN_STD", "MAX_STD"]
 
 MIN_STD = 1e-3
@@ -23,20 +23,27 @@ MAX_STD = 10.0
 ACTIVATIONS = {"swish": nn.swish, "relu": nn.relu}
 
 
+BATCH_NORM_MOMENTUM = 0.99  # running statistics ← 0.99·running + 0.01·batch (CrossQ's)
+
+
 class MLP(nn.Module):
   """Dense layers with an activation from ACTIVATIONS: "swish" (the default: keeps ∇_a Q smooth for particle
   steps) or "relu" (Brax's SAC networks). With layer_norm, each hidden layer is Dense → activation → LayerNorm
-  (the order of Brax's MLP with layer_norm=True)."""
+  (the order of Brax's MLP with layer_norm=True); with batch_norm, Dense → BatchNorm → activation (CrossQ's),
+  normalised by the batch's statistics when train, else by the running ones (then row by row)."""
   layer_sizes: Sequence[int]
   activate_final: bool = False
   layer_norm: bool = False
   activation: str = "swish"
+  batch_norm: bool = False
 
   @nn.compact
-  def __call__(self, x: chex.Array) -> chex.Array:
+  def __call__(self, x: chex.Array, train: bool = False) -> chex.Array:
     for i, size in enumerate(self.layer_sizes):
       x = nn.Dense(size, kernel_init=nn.initializers.lecun_uniform(), name=f"dense_{i}")(x)
       if i < len(self.layer_sizes) - 1 or self.activate_final:
+        if self.batch_norm:
+          x = nn.BatchNorm(not train, momentum=BATCH_NORM_MOMENTUM, name=f"batch_norm_{i}")(x)
         x = ACTIVATIONS[self.activation](x)
         if self.layer_norm:
           x = nn.LayerNorm(name=f"layer_norm_{i}")(x)
@@ -45,23 +52,30 @@ class MLP(nn.Module):
 
 class TwinQNetwork(nn.Module):
   """Two independent soft Q networks: (obs [..., o], action [..., a]) -> [..., 2]; layer_norm: LayerNorm in
-  every hidden layer (Playground's DM Control SAC recipe)."""
+  every hidden layer (Playground's DM Control SAC recipe); batch_norm: BatchNorm of the input and of every
+  hidden layer (CrossQ), the variables then holding "batch_stats" beside "params". With batch_norm, train=True
+  normalises by the statistics of the batch [B, ...] given (call it with mutable=["batch_stats"]); the
+  default, train=False, by the running statistics, so that any call, vmapped or not, is row by row."""
   hidden_sizes: Sequence[int]
   layer_norm: bool = False
   activation: str = "swish"
+  batch_norm: bool = False
 
   @nn.compact
-  def __call__(self, observation: chex.Array, action: chex.Array) -> chex.Array:
+  def __call__(self, observation: chex.Array, action: chex.Array, train: bool = False) -> chex.Array:
     x = jnp.concatenate([observation, action], axis=-1)
-    q1 = MLP((*self.hidden_sizes, 1), layer_norm=self.layer_norm, activation=self.activation, name="q_0")(x)
-    q2 = MLP((*self.hidden_sizes, 1), layer_norm=self.layer_norm, activation=self.activation, name="q_1")(x)
-    return jnp.concatenate([q1, q2], axis=-1)
+    if self.batch_norm:
+      x = nn.BatchNorm(not train, momentum=BATCH_NORM_MOMENTUM, name="input_batch_norm")(x)
+    q = [MLP((*self.hidden_sizes, 1), layer_norm=self.layer_norm, activation=self.activation,
+             batch_norm=self.batch_norm, name=f"q_{j}")(x, train) for j in range(2)]
+    return jnp.concatenate(q, axis=-1)
 
 
 def critic_network(config) -> TwinQNetwork:
-  """The critic of a TrainConfig (hidden_sizes, critic_layer_norm, activation): the one definition that training
-  and the particle policy's acting both apply."""
-  return TwinQNetwork(tuple(config.hidden_sizes), bool(config.critic_layer_norm), config.activation)
+  """The critic of a TrainConfig (hidden_sizes, critic_layer_norm, activation, critic_batch_norm): the one
+  definition that training and the particle policy's acting both apply."""
+  return TwinQNetwork(tuple(config.hidden_sizes), bool(config.critic_layer_norm), config.activation,
+                      bool(config.critic_batch_norm))
 
 
 class GaussianPolicyNetwork(nn.Module):

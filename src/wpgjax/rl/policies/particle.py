@@ -78,6 +78,7 @@ class ParticlePolicy:
   entropy_estimator: str = "knn"
   critic_layer_norm: bool = False
   activation: str = "swish"
+  critic_batch_norm: bool = False
   name: str = "particle"
   projections = ("amortized",)
   # what `presets(env, policy=...)` implies:
@@ -98,7 +99,7 @@ class ParticlePolicy:
   def from_config(cls, config, action_size: int) -> "ParticlePolicy":
     return cls(action_size, config.hidden_sizes, config.latent_size, config.wpg.num_action_samples,
                config.refine_steps, config.wpg.refine_method, config.entropy_estimator, config.critic_layer_norm,
-               config.activation)
+               config.activation, config.critic_batch_norm)
 
   @property
   def network(self) -> networks.LatentGaussianNetwork:
