@@ -68,6 +68,31 @@ def test_autoreset_only_when_an_env_finished_equals_resetting_every_step():  # b
   np.testing.assert_array_equal(ours.info["steps"], [[0.0, 1.0], [1.0, 2.0]])
 
 
+def test_traced_once_traces_the_physics_once_and_computes_the_same():
+  inner = envs.make_env("fast", episode_length=8).env  # the batched env without the wrapper
+  traces = {"step": 0}
+
+  class CountingEnv:
+    action_size = inner.action_size
+
+    def reset(self, rng):
+      return inner.reset(rng)
+
+    def step(self, state, action):
+      traces["step"] += 1
+      return inner.step(state, action)
+
+  env = envs.TracedOnce(CountingEnv())
+  state, action = inner.reset(jax.random.split(jax.random.key(0), 4)), jnp.full((4, 1), 0.5)
+  stepped = jax.jit(lambda s, a: env.step(s, a))(state, action)
+  jax.jit(lambda s, a: env.step(s, 2.0 * a).obs)(state, action)  # another program, the same input types
+  assert traces["step"] == 1
+  expected = jax.jit(lambda s, a: inner.step(s, a))(state, action)
+  for got, want in zip(jax.tree.leaves(stepped), jax.tree.leaves(expected)):
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+  assert env.action_size == 1  # every other attribute is the wrapped env's
+
+
 def test_replay_ring_buffer_wraps_and_samples_only_stored_items():
   buf = replay.replay_init(5, observation_size=1, action_size=1)
 
