@@ -1,6 +1,8 @@
 """CrossQ's critic (`wpgjax.rl.crossq`, TrainConfig.critic_batch_norm): the joint pass's TD loss and batch
 statistics against a NumPy reference, the next-state value's decomposition it relies on, and a run that learns."""
 
+import zlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -44,7 +46,7 @@ def problem():
   variables = critic.init(keys[0], jnp.zeros(OBS), jnp.zeros(ACT))
   # Non-trivial BatchNorm scales and offsets, so that the reference checks them too.
   variables["params"] = jax.tree_util.tree_map_with_path(
-      lambda path, x: x + 0.3 * jax.random.normal(jax.random.fold_in(keys[1], hash(str(path)) % 2**31), x.shape)
+      lambda path, x: x + 0.3 * jax.random.normal(jax.random.fold_in(keys[1], zlib.crc32(str(path).encode())), x.shape)
       if "batch_norm" in str(path) else x, variables["params"])
   num_states, num_samples = 6, 3
   batch = replay.Transition(
@@ -87,8 +89,9 @@ def test_crossq_loss_is_the_joint_pass_td_loss(problem):
   b, n = next_actions.shape[:2]
   as64 = lambda x: np.asarray(x, np.float64)
   q_apart, _ = _reference_q(variables, as64(batch.observation), as64(batch.action))
-  q_joint, _ = _reference_q(variables, as64(np.concatenate([batch.observation, np.repeat(batch.next_observation, n, 0)])),
-                            as64(np.concatenate([batch.action, np.reshape(next_actions, (b * n, ACT))])))
+  joint_observations = np.concatenate([batch.observation, np.repeat(batch.next_observation, n, 0)])
+  joint_actions = np.concatenate([batch.action, np.reshape(next_actions, (b * n, ACT))])
+  q_joint, _ = _reference_q(variables, as64(joint_observations), as64(joint_actions))
   assert np.abs(q_apart - q_joint[:b]).max() > 1e-2
 
 
