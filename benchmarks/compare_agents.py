@@ -4,8 +4,9 @@
     python benchmarks/compare_agents.py --envs inverted_pendulum --timesteps 3000 --seeds 0 --out /tmp/smoke
 
 writes ``<out>.json`` (settings per env, and every run with its curve, timings, load and cache state),
-``<out>.md`` (one table per env) and ``<out>_<env>.png`` (learning curves per env, "/" in a name as "_"). Resumable: a row already in ``<out>.json`` (same env, agent and seed) is
-skipped, so a long sweep can be run in pieces (the settings of an env must then match the saved ones).
+``<out>.md`` (one table per env) and ``<out>_<env>.png`` (learning curves per env, "/" in a name as "_").
+Resumable: a row already in ``<out>.json`` (same env, agent and seed) is skipped, so a long sweep can be run
+in pieces (the settings of an env must then match the saved ones).
 
 Agents (``--agents``)
 ---------------------
@@ -19,7 +20,8 @@ Agents (``--agents``)
 
 The same for all agents on an env: the env and its backend (the Gaussian preset's, or ``--backend``), the
 env-step budget (prefill included; see "Budget" in ``compare_brax.py``), the seeds, the episode length, the
-number of trained-policy evaluations (the Gaussian preset's, or ``--num-evals``) and of episodes per evaluation (``num_eval_envs``).
+number of trained-policy evaluations (the Gaussian preset's, or ``--num-evals``) and of episodes per evaluation
+(``num_eval_envs``).
 The wpgjax agents train through ``benchmarks.driver.train`` (the host runner's compiled programs, a fresh
 compile per run, like every Brax run).
 
@@ -64,7 +66,8 @@ from benchmarks.machine import load_average, system_info  # noqa: E402
 DEFAULT_ENVS = ("inverted_pendulum", "inverted_double_pendulum", "reacher", "halfcheetah")
 DEFAULT_TIMESTEPS = {"inverted_pendulum": 20_000, "inverted_double_pendulum": 60_000, "reacher": 100_000,
                      "halfcheetah": 100_000}
-AGENTS = {"particle": "particle", "gaussian": "wpg", "crossq": "crossq", "sac": "sac"}  # agent -> compare_brax variant / algo
+# agent -> compare_brax variant / algo
+AGENTS = {"particle": "particle", "gaussian": "wpg", "crossq": "crossq", "sac": "sac"}
 DEFAULT_AGENTS = ("particle", "gaussian", "sac")  # crossq on request
 THRESHOLD_FRACTION = 0.95
 
