@@ -63,31 +63,8 @@ def make_trainer(config: TrainConfig) -> Trainer:
                                                          max_abs=config.observation_clip)
   learner = make_learner(config, nets, normalize)
   trace_counts = {"iteration": 0, "evaluate": 0}
-
-  def init(key: chex.PRNGKey, hp: HyperParams) -> TrainState:
-    key_policy, key_critic, key_env, key_state = jax.random.split(key, 4)
-    dummy_obs = jnp.zeros((observation_size,))
-    policy_params = nets.policy.init(key_policy, dummy_obs)
-    critic_params = nets.critic.init(key_critic, dummy_obs, jnp.zeros((action_size,)))
-    log_tau = jnp.log(jnp.asarray(hp.tau, jnp.float32))
-    return TrainState(
-        policy_params=policy_params, critic_params=critic_params, target_critic_params=critic_params,
-        log_tau=log_tau, policy_opt_state=ADAM.init(policy_params), critic_opt_state=ADAM.init(critic_params),
-        tau_opt_state=ADAM.init(log_tau), obs_stats=normalization.init_statistics(observation_size),
-        replay=replay.replay_init(config.replay_size, observation_size, action_size),
-        env_state=envs.reset_envs(env, key_env, config.num_envs), key=key_state,
-        env_steps=jnp.zeros((), jnp.int32), grad_steps=jnp.zeros((), jnp.int32), hyperparams=hp,
-        tune_tau=config.tune_tau)
-
-  def env_step(state: TrainState, actions: chex.Array, key: chex.PRNGKey) -> TrainState:
-    env_state, step = envs.step_and_autoreset(env, state.env_state, actions, key)
-    transition = replay.Transition(step.observation, step.action, step.reward, 1.0 - step.termination,
-                                   step.next_observation)
-    return state.replace(
-        env_state=env_state, replay=replay.replay_add(state.replay, transition),
-        obs_stats=normalization.update_statistics(state.obs_stats, step.observation) if
-        config.normalize_observations else state.obs_stats,
-        env_steps=state.env_steps + config.num_envs * config.action_repeat)
+  init = _make_init(config, env, nets, observation_size, action_size)
+  env_step = _make_env_step(config, env)
 
   def prefill(state: TrainState) -> TrainState:
     """min_replay_size transitions acted by config.prefill_policy: uniform actions, or the initial policy."""
@@ -129,20 +106,60 @@ def make_trainer(config: TrainConfig) -> Trainer:
     metrics["env_steps"] = state.env_steps
     return state, metrics
 
+  pieces = _timing_pieces(act, env_step, learner, evaluate, diagnostics)
+  return Trainer(init, prefill, epoch, evaluate, nets, env, observation_size, action_size,
+                 config.replay_memory_bytes(observation_size, action_size), trace_counts, pieces)
+
+
+def _make_init(config: TrainConfig, env, nets: agent.AgentNetworks, observation_size: int, action_size: int):
+  """init(key, hp) -> the TrainState of a run's start: fresh networks, optimisers, empty replay, reset envs."""
+
+  def init(key: chex.PRNGKey, hp: HyperParams) -> TrainState:
+    key_policy, key_critic, key_env, key_state = jax.random.split(key, 4)
+    dummy_obs = jnp.zeros((observation_size,))
+    policy_params = nets.policy.init(key_policy, dummy_obs)
+    critic_params = nets.critic.init(key_critic, dummy_obs, jnp.zeros((action_size,)))
+    log_tau = jnp.log(jnp.asarray(hp.tau, jnp.float32))
+    return TrainState(
+        policy_params=policy_params, critic_params=critic_params, target_critic_params=critic_params,
+        log_tau=log_tau, policy_opt_state=ADAM.init(policy_params), critic_opt_state=ADAM.init(critic_params),
+        tau_opt_state=ADAM.init(log_tau), obs_stats=normalization.init_statistics(observation_size),
+        replay=replay.replay_init(config.replay_size, observation_size, action_size),
+        env_state=envs.reset_envs(env, key_env, config.num_envs), key=key_state,
+        env_steps=jnp.zeros((), jnp.int32), grad_steps=jnp.zeros((), jnp.int32), hyperparams=hp,
+        tune_tau=config.tune_tau)
+  return init
+
+
+def _make_env_step(config: TrainConfig, env):
+  """env_step(state, actions, key) -> state after one step of every env: stored, statistics and counts updated."""
+
+  def env_step(state: TrainState, actions: chex.Array, key: chex.PRNGKey) -> TrainState:
+    env_state, step = envs.step_and_autoreset(env, state.env_state, actions, key)
+    transition = replay.Transition(step.observation, step.action, step.reward, 1.0 - step.termination,
+                                   step.next_observation)
+    return state.replace(
+        env_state=env_state, replay=replay.replay_add(state.replay, transition),
+        obs_stats=normalization.update_statistics(state.obs_stats, step.observation) if
+        config.normalize_observations else state.obs_stats,
+        env_steps=state.env_steps + config.num_envs * config.action_repeat)
+  return env_step
+
+
+def _timing_pieces(act, env_step, learner, evaluate, diagnostics) -> dict:
+  """What one epoch is made of, each (state, hp, key) -> result, for timing (benchmarks/time_breakdown.py)."""
+
   def act_and_env_step(state: TrainState, hp: HyperParams, key: chex.PRNGKey) -> TrainState:
     key_act, key_reset = jax.random.split(key)
     return env_step(state, act(state, hp, key_act), key_reset)
 
-  pieces = {  # what one epoch is made of, each (state, hp, key) -> result, for timing (benchmarks/time_breakdown.py)
+  return {
       "act_and_env_step": act_and_env_step,
       "critic_update": learner.critic_update,  # batch, next-state values and the critic's step
-      "update": lambda state, hp, key: learner.update(state, hp, key)[0],  # all of one gradient step (actor = the rest)
+      "update": lambda state, hp, key: learner.update(state, hp, key)[0],  # one whole gradient step (actor: the rest)
       "evaluate": lambda state, hp, key: evaluate(state, key),
       "diagnostics": diagnostics,
   }
-  return Trainer(init, prefill, epoch, evaluate, nets, env, observation_size, action_size,
-                 config.replay_memory_bytes(observation_size, action_size), trace_counts, pieces)
-
 
 def _make_evaluate(config: TrainConfig, env, nets: agent.AgentNetworks, normalize, trace_counts: dict):
   """evaluate(state, key) -> eval metrics of `config` (see the returned function); counts its traces."""
