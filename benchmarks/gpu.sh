@@ -32,7 +32,7 @@ echo "vmap scaling: $(( $(date +%s) - start )) s"
 
 # Brax counts its random-action prefill in its budget; wpgjax's num_timesteps excludes the preset's 8192.
 start=$(date +%s)
-python benchmarks/brax_baselines.py --env halfcheetah --algo sac --backend spring --timesteps "$(( timesteps + 8192 ))" \
+python benchmarks/brax_baselines.py --env halfcheetah --algo sac --backend generalized --timesteps "$(( timesteps + 8192 ))" \
   --num-evals 2 --quiet --out "$out/brax_sac_halfcheetah.json"
 echo "Brax SAC: $(( $(date +%s) - start )) s"
 

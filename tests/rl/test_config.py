@@ -5,6 +5,7 @@ import dataclasses
 import pytest
 
 from wpgjax.rl import config as C
+from wpgjax.rl.presets import presets
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -66,7 +67,7 @@ def test_unknown_field_is_a_type_error_not_swallowed():
 
 
 def test_with_overrides_parses_strings_and_rejects_typos():
-  cfg = C.with_overrides(C.presets("inverted_pendulum"),
+  cfg = C.with_overrides(presets("inverted_pendulum"),
                          {"tau": "0.05", "wpg.step_size": "0.2", "hidden_sizes": "32,32", "tune_tau": "false"})
   assert cfg.tau == 0.05 and cfg.wpg.step_size == 0.2 and cfg.hidden_sizes == (32, 32) and cfg.tune_tau is False
   assert C.with_overrides(cfg, {"observation_clip": "none"}).observation_clip is None
@@ -85,28 +86,28 @@ def test_with_overrides_parses_strings_and_rejects_typos():
 @pytest.mark.parametrize("env", ["fast", "inverted_pendulum", "inverted_double_pendulum", "reacher",
                                  "halfcheetah", "hopper", "walker2d", "swimmer", "pusher", "ant", "humanoid"])
 def test_presets_are_valid_and_round_trip(env):
-  cfg = C.presets(env)
+  cfg = presets(env)
   assert cfg.env == env
   assert C.config_from_dict(C.config_to_dict(cfg)) == cfg
   assert cfg.total_env_steps >= cfg.num_timesteps * 0.9
   for policy in C.POLICIES:  # every preset switches to every policy family (its config_defaults applied)
-    assert C.presets(env, policy=policy).policy == policy
+    assert presets(env, policy=policy).policy == policy
 
 
 def test_config_from_dict_rejects_unknown_keys():
-  data = C.config_to_dict(C.presets("fast"))
+  data = C.config_to_dict(presets("fast"))
   data["wpg"]["bogus"] = 1
   with pytest.raises(ValueError, match=r"unknown config fields: \['wpg.bogus'\]"):
     C.config_from_dict(data)
 
 
 def test_hyperparams_are_float_leaves_matching_the_config():
-  cfg = C.presets("fast", tau=0.3, **{"wpg.step_size": 0.07})
+  cfg = presets("fast", tau=0.3, **{"wpg.step_size": 0.07})
   hp = cfg.hyperparams()
   assert float(hp.tau) == pytest.approx(0.3) and float(hp.wpg_step_size) == pytest.approx(0.07)
   assert {f.name for f in dataclasses.fields(hp)} == set(C.SWEEPABLE_FIELDS.values())
 
 
 def test_replay_memory_is_explicit():
-  cfg = C.presets("fast", replay_size=1000)
+  cfg = presets("fast", replay_size=1000)
   assert cfg.replay_memory_bytes(observation_size=3, action_size=2) == 4 * 1000 * (2 * 3 + 2 + 2)

@@ -366,7 +366,8 @@ def _cmd_train(args) -> int:
   _setup_compile_cache(args)
   from wpgjax.host import runner
   from wpgjax.host.checkpoint import CheckpointError, read_run_info
-  from wpgjax.rl.config import config_from_dict, config_to_dict, presets, with_overrides
+  from wpgjax.rl.config import config_from_dict, config_to_dict, with_overrides
+  from wpgjax.rl.presets import presets
   from wpgjax.rl.sweep import sweep_grid
 
   if args.resume:

@@ -16,15 +16,13 @@ import flax.struct
 import jax.numpy as jnp
 
 from wpgjax import _validation
-from wpgjax.rl import envs, playground
+from wpgjax.rl import envs
 from wpgjax.rl.envs import BACKENDS
 from wpgjax.rl.networks import ACTIVATIONS
 from wpgjax.rl.policies import POLICY_FAMILIES
 
-__all__ = [
-    "BACKENDS", "WPGConfig", "TrainConfig", "HyperParams", "presets", "with_overrides",
-    "config_to_dict", "config_from_dict", "SWEEPABLE_FIELDS",
-]
+__all__ = ["BACKENDS", "WPGConfig", "TrainConfig", "HyperParams", "with_overrides", "config_to_dict", "config_from_dict",
+           "SWEEPABLE_FIELDS"]
 
 PROJECTIONS = ("wpo", "wppg", "amortized")
 POLICIES = tuple(POLICY_FAMILIES)
@@ -335,11 +333,11 @@ def with_overrides(config: TrainConfig, overrides: Mapping[str, Any]) -> TrainCo
   An unknown key raises ValueError listing the allowed names (typos never pass silently); string values
   (from a command line) are parsed to the field's type. Switching `policy` also applies that family's
   `config_defaults` (its projection, a particle budget its entropy estimate can use) and the env's settings for
-  that family (`_POLICY_PRESETS`), unless those keys are overridden too.
+  that family (its `env_config_defaults`), unless those keys are overridden too.
   """
   if overrides.get("policy") in POLICY_FAMILIES and overrides["policy"] != config.policy:
-    overrides = {**POLICY_FAMILIES[overrides["policy"]].config_defaults,
-                 **_POLICY_PRESETS.get(overrides["policy"], {}).get(config.env, {}), **overrides}
+    family = POLICY_FAMILIES[overrides["policy"]]
+    overrides = {**family.config_defaults, **family.env_config_defaults.get(config.env, {}), **overrides}
   top: dict[str, Any] = {}
   nested: dict[str, Any] = {}
   for key, value in overrides.items():
@@ -405,96 +403,3 @@ def config_from_dict(data: Mapping[str, Any]) -> TrainConfig:
   if "hidden_sizes" in data:
     data["hidden_sizes"] = tuple(data["hidden_sizes"])
   return TrainConfig(**data, wpg=WPGConfig(**wpg))
-
-
-# Brax SAC's temperature (τ0 = 1: log α = 0; Adam learning rate 3e-4, which its `sac.train` hard-codes; the target
-# entropy −|A|/2 is set per env) and its per-sample estimator (1 action sample, closed-form entropy force).
-_SAC_UPDATE = dict(tau=1.0, tau_learning_rate=3e-4, wpg=WPGConfig(num_action_samples=1, wpo_entropy_term="expected"))
-# Brax SAC's small CPU recipe (16 envs, batch 256, 16 updates per env step, (64, 64)) on the generalized backend.
-_SAC_CPU_RECIPE = dict(backend="generalized", num_timesteps=100_000, num_envs=16, num_evals=10, replay_size=100_000,
-                       min_replay_size=1024, batch_size=256, grad_updates_per_step=16, hidden_sizes=(64, 64),
-                       **_SAC_UPDATE)
-
-_PRESETS: dict[str, dict[str, Any]] = {
-    # Tuned on the 2-core CPU dev machine; see BENCHMARKS.md for the measured curves.
-    "fast": dict(env="fast", episode_length=128, num_timesteps=8_192, num_envs=16, num_evals=4,
-                 num_eval_envs=8, replay_size=16_384, min_replay_size=256, grad_updates_per_step=4,
-                 tau=0.05, reward_scaling=10.0, discount=0.97),
-    "inverted_pendulum": dict(env="inverted_pendulum", num_timesteps=20_000, num_envs=16, num_evals=10,
-                              replay_size=50_000, min_replay_size=1024, batch_size=256, grad_updates_per_step=16,
-                              tau=0.1, actor_learning_rate=1e-3, critic_learning_rate=1e-3, reward_scaling=1.0),
-    "inverted_double_pendulum": dict(env="inverted_double_pendulum", num_timesteps=60_000, num_envs=16, num_evals=12,
-                                     replay_size=100_000, min_replay_size=2048, grad_updates_per_step=16),
-    # Brax SAC's reacher recipe: −29.9, −19.8 against its −20.6, −32.8 (wpgjax's own: −27.5, −31.7; BENCHMARKS.md §12).
-    "reacher": dict(env="reacher", num_timesteps=100_000, num_envs=32, num_evals=10, replay_size=200_000,
-                    min_replay_size=8192, batch_size=256, grad_updates_per_step=16, hidden_sizes=(256, 256),
-                    actor_learning_rate=6e-4, critic_learning_rate=6e-4, reward_scaling=5.0, discount=0.95,
-                    target_entropy=-1.0, **_SAC_UPDATE),
-    # spring: both seeds above Brax SAC's line at 100k; on generalized one seed of each side stays down (§12).
-    "halfcheetah": dict(env="halfcheetah", backend="spring", num_timesteps=300_000, num_envs=32, num_evals=10,
-                        replay_size=300_000, min_replay_size=8192, batch_size=256, grad_updates_per_step=8,
-                        hidden_sizes=(256, 256), actor_learning_rate=6e-4, critic_learning_rate=6e-4),
-    "multimodal_bandit": dict(env="multimodal_bandit", policy="particle", episode_length=1, num_timesteps=20_000,
-                              num_envs=16, num_evals=4, num_eval_envs=4, replay_size=20_000, min_replay_size=512,
-                              batch_size=64, grad_updates_per_step=4, tau=0.1, tune_tau=False,
-                              normalize_observations=False,
-                              wpg=WPGConfig(projection="amortized", num_action_samples=8, refine_steps=12,
-                                            refine_method="mala", refine_step_size=0.4,
-                                            amortized_control_variate=0.0)),  # 12 steps mix: the plain fit
-    # Brax SAC's CPU recipe on generalized physics (on spring neither agent learns hopper in 100k steps). With Brax's
-    # τ learning rate (3e-4; 1e-3 before) 7 of 8 runs hop: mean 2,852 against Brax SAC's 2,239 (BENCHMARKS.md §12).
-    "hopper": dict(env="hopper", target_entropy=-1.5, **_SAC_CPU_RECIPE),
-    # The hopper recipe unchanged: 109 % of Brax SAC's mean final return over seeds 0–3 (BENCHMARKS.md §12).
-    "walker2d": dict(env="walker2d", target_entropy=-3.0, **_SAC_CPU_RECIPE),
-    # The hopper recipe unchanged: both seeds above Brax SAC's 95 % line at 100k, mean 114 % (BENCHMARKS.md §12).
-    "swimmer": dict(env="swimmer", target_entropy=-1.0, **_SAC_CPU_RECIPE),
-    # The hopper recipe unchanged: above Brax SAC's 95 % line by the mean of seeds 0–1 (BENCHMARKS.md §12).
-    "pusher": dict(env="pusher", target_entropy=-3.5, **_SAC_CPU_RECIPE),
-    # The hopper recipe unchanged: both seeds above both of Brax SAC's at 100k (BENCHMARKS.md §12).
-    "ant": dict(env="ant", target_entropy=-4.0, **_SAC_CPU_RECIPE),
-    # The hopper recipe unchanged; both at the start of learning at 100k: 438 vs SAC's 365 (BENCHMARKS.md §12).
-    "humanoid": dict(env="humanoid", target_entropy=-8.5, **_SAC_CPU_RECIPE),
-}
-
-
-# Playground's DM Control SAC recipe (relu, LayerNorm Q networks, lr 1e-3, γ 0.99, min replay 8192) at Brax's small
-# CPU scale (16 envs, batch 256, 16 updates per env step, (64, 64)) with Brax SAC's temperature and estimator, on MJX,
-# 100k env steps. At Playground's own scale (128 envs, batch 512, 8 updates per env step, (256, 256)) both agents
-# were still at the start of learning; at this one the Gaussian agent ends at 90–173 % of SAC's (BENCHMARKS.md §14).
-_PLAYGROUND_SAC_RECIPE = dict(backend="mjx", num_timesteps=100_000, num_envs=16, num_evals=10, replay_size=100_000,
-                              min_replay_size=8192, batch_size=256, grad_updates_per_step=16, hidden_sizes=(64, 64),
-                              critic_layer_norm=True, activation="relu", **_SAC_UPDATE)
-
-
-def _default_preset(env: str) -> dict[str, Any]:
-  """The generic defaults with env set; for a DM Control task, the Playground SAC recipe with the task's own
-  time limit and action repeat and SAC's target entropy −|A|/2."""
-  if not playground.is_playground_name(env):
-    return dict(env=env)
-  episode_length, action_repeat = playground.time_limit(env)
-  return dict(env=env, episode_length=episode_length, action_repeat=action_repeat,
-              target_entropy=-0.5 * playground.action_size(env), **_PLAYGROUND_SAC_RECIPE)
-
-
-# Per policy family, the env's settings where they differ from the family's defaults (applied when a preset
-# switches to that policy: `presets(env, policy=...)`, `--set policy=...`). Particle: two particles per state (the
-# family's default is four) learned these 1- and 2-dimensional action spaces at 0.66x the update time of four
-# (BENCHMARKS.md §8.1), with the plain fit they were measured with (with the fit's control variate, the family's
-# default, inverted_double_pendulum ended lower in four seeds of four: 6,326 against 9,358, cause not established;
-# §14); on reacher also with the recipe they were measured with (the Gaussian preset's before 2026-12-04).
-_PARTICLE_M2_PLAIN_FIT = {"wpg.num_action_samples": 2, "wpg.amortized_control_variate": 0.0}
-_POLICY_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "particle": {"inverted_pendulum": _PARTICLE_M2_PLAIN_FIT, "inverted_double_pendulum": _PARTICLE_M2_PLAIN_FIT,
-                 "reacher": dict(_PARTICLE_M2_PLAIN_FIT, min_replay_size=4096, grad_updates_per_step=8,
-                                 hidden_sizes=(128, 128), actor_learning_rate=1e-3, critic_learning_rate=1e-3,
-                                 tau=0.1, tau_learning_rate=1e-3, target_entropy=None)},
-}
-
-
-def presets(env: str, **overrides: Any) -> TrainConfig:
-  """The tuned default config for `env` (any registered env name; envs without a tuned preset get the defaults
-  with env set), with keyword overrides (dotted wpg fields as with_overrides keys via **{"wpg.x": v}; a new
-  `policy` brings its family's defaults and the env's settings for it, see `with_overrides`)."""
-  envs.check_env_name(env)
-  base = TrainConfig(**_PRESETS.get(env, _default_preset(env)))
-  return with_overrides(base, overrides) if overrides else base

@@ -64,6 +64,8 @@ class PolicySamples(NamedTuple):
 class PolicyFamily(Protocol):
   """See the module docstring."""
   name: str
+  config_defaults: dict        # config overrides a switch to the family brings (`with_overrides`)
+  env_config_defaults: dict    # env name -> further overrides for that env (the family's measured settings)
   has_density: bool
   default_refine_steps: int
   min_samples: int

@@ -29,8 +29,9 @@ class TanhGaussianPolicy:
   activation: str = "swish"
   name: str = "tanh_gaussian"
   projections = ("wpo", "wppg")
-  # what `presets(env, policy=...)` implies:
+  # what `presets(env, policy=...)` implies (no per-env settings):
   config_defaults = {"wpg.projection": "wpo", "wpg.refine_steps": None, "wpg.num_action_samples": 2}
+  env_config_defaults = {}
   has_density: bool = True
   shares_target_cloud = False  # its actor draws its own samples at s (see rl/policies/base.py)
   default_refine_steps = 0

@@ -38,9 +38,10 @@ class PushforwardPolicy:
   activation: str = "swish"
   name: str = "pushforward"
   projections = ("wppg",)
-  # what `presets(env, policy=...)` implies:
+  # what `presets(env, policy=...)` implies (no per-env settings):
   config_defaults = {"wpg.projection": "wppg", "wpg.refine_steps": None, "wpg.num_action_samples": 8,
                      "wpg.wpo_entropy_term": "sampled"}
+  env_config_defaults = {}
   has_density: bool = False
   shares_target_cloud = False  # its actor draws its own samples at s (see rl/policies/base.py)
   default_refine_steps = 0
