@@ -96,6 +96,12 @@ def check_number(name: str, value: Any, *, low: float = 0.0, high: float | None 
     fail(name, allowed, value)
 
 
+def check_finite_number(name: str, value: Any) -> None:
+  """A finite Python number of any sign."""
+  if not _is_number(value):
+    fail(name, "a finite number", value)
+
+
 def check_bool(name: str, value: Any) -> None:
   if not isinstance(value, bool):
     fail(name, "a bool", value)

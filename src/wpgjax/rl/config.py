@@ -21,8 +21,8 @@ from wpgjax.rl.envs import BACKENDS
 from wpgjax.rl.networks import ACTIVATIONS
 from wpgjax.rl.policies import POLICY_FAMILIES
 
-__all__ = ["BACKENDS", "WPGConfig", "TrainConfig", "HyperParams", "with_overrides", "config_to_dict", "config_from_dict",
-           "SWEEPABLE_FIELDS"]
+__all__ = ["BACKENDS", "WPGConfig", "TrainConfig", "HyperParams", "with_overrides", "config_to_dict",
+           "config_from_dict", "SWEEPABLE_FIELDS"]
 
 PROJECTIONS = ("wpo", "wppg", "amortized")
 POLICIES = tuple(POLICY_FAMILIES)
@@ -164,6 +164,9 @@ class TrainConfig:
     "particle" — the WPG particle law: generator proposal + K ULA/MALA steps on the critic), hidden_sizes,
     critic_layer_norm (LayerNorm in every hidden layer of both Q networks, as Playground's SAC recipes),
     critic_batch_norm (CrossQ, `wpgjax.rl.crossq`: BatchNorm in both Q networks, no target network, so no polyak),
+    critic_atoms (0: each Q network outputs Q; K ≥ 2: C51's categorical critic, `wpgjax.rl.distributional`, a law
+    on K evenly spaced returns from critic_value_min to critic_value_max, which should cover the scaled soft
+    returns; a target outside is clipped to the nearest end),
     activation of every hidden layer ("swish": smooth ∇_a Q for particle steps; "relu": Brax's SAC networks),
     latent_size (generator noise dim), entropy_estimator for policies without a density ("knn" or "kde").
   wpg: the WPG projection / refinement settings (WPGConfig).
@@ -199,6 +202,9 @@ class TrainConfig:
   hidden_sizes: tuple[int, ...] = (64, 64)
   critic_layer_norm: bool = False
   critic_batch_norm: bool = False
+  critic_atoms: int = 0
+  critic_value_min: float = -100.0
+  critic_value_max: float = 100.0
   activation: str = "swish"
   latent_size: int = 4
   entropy_estimator: str = "knn"
@@ -225,6 +231,7 @@ class TrainConfig:
     for name in ("tune_tau", "normalize_observations", "critic_layer_norm", "critic_batch_norm", "deterministic_eval"):
       _validation.check_bool(_name(name), getattr(self, name))
     _validation.check_optional_number(_name("target_entropy"), self.target_entropy)
+    self._check_critic_atoms()
     _validation.check_optional_positive_number(_name("observation_clip"), self.observation_clip, "not clipped")
     _choice("policy", self.policy, POLICIES)
     _choice("entropy_estimator", self.entropy_estimator, ENTROPY_ESTIMATORS)
@@ -262,6 +269,18 @@ class TrainConfig:
     if self.num_timesteps < self.num_envs * self.num_evals:
       _fail("num_timesteps", f"at least num_envs * num_evals = {self.num_envs * self.num_evals} "
             "(one env step of every env per evaluation period)", self.num_timesteps)
+
+  def _check_critic_atoms(self) -> None:
+    _validation.check_int(_name("critic_atoms"), self.critic_atoms, minimum=0)
+    if self.critic_atoms == 1:
+      _fail("critic_atoms", "0 (a scalar Q) or an int >= 2 (the atoms of a categorical critic)", self.critic_atoms)
+    for name in ("critic_value_min", "critic_value_max"):
+      _validation.check_finite_number(_name(name), getattr(self, name))
+    if self.critic_value_min >= self.critic_value_max:
+      _fail("critic_value_max", f"a number > critic_value_min ({self.critic_value_min})", self.critic_value_max)
+    if self.critic_atoms and self.critic_batch_norm:
+      _fail("critic_atoms", "0 when critic_batch_norm is True (CrossQ's step trains a scalar critic)",
+            self.critic_atoms)
 
   # Derived sizes (pure functions of the fields, so they are not stored).
   @property

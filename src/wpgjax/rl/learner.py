@@ -1,4 +1,4 @@
-"""One gradient step of the actor-critic: the critic's soft TD step (SAC's with a target network, or CrossQ's),
+"""One gradient step of the actor-critic: the critic's soft TD step (SAC's with a target network, CrossQ's or C51's),
 the policy family's projection step and SAC's temperature step, in `config.update_order`.
 `make_learner(config, nets, normalize)` returns them as pure closures over the config (Brax style);
 `wpgjax.rl.train` scans them.
@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from wpgjax.rl import agent, crossq, replay
+from wpgjax.rl import agent, crossq, distributional, replay
 from wpgjax.rl.config import HyperParams, TrainConfig
 from wpgjax.rl.policies import PolicyParams, PolicySamples
 from wpgjax.rl.state import TrainState, acting_params
@@ -85,15 +85,21 @@ def _target_network_critic_step(config: TrainConfig, nets: agent.AgentNetworks, 
   return critic_params, opt_state, target, loss, target_samples
 
 
+def _next_samples_and_offset(nets: agent.AgentNetworks, params, next_observations: chex.Array, keys: chex.PRNGKey):
+  """(a' = tanh(u') [B, N, d], c [B], the samples): the executed law's draws at s' (per-state keys [B]) and the
+  family's next-state value at q = 0, so that V(s') = mean_i Q(s', a'_i) + c for any critic (`crossq.zero_q`)."""
+  offset, samples = jax.vmap(lambda o2, k: nets.policy.next_value(
+      params, o2, k, crossq.zero_q, params.tau))(next_observations, keys)
+  return jnp.tanh(jax.lax.stop_gradient(samples.u)), offset, samples
+
+
 def _crossq_critic_step(config: TrainConfig, nets: agent.AgentNetworks, state: TrainState, hp: HyperParams,
                         batch: replay.Transition, keys: chex.PRNGKey):
-  """CrossQ's critic step (`wpgjax.rl.crossq`): the executed law's samples at s' (per-state keys [B]) and the
-  family's value offset, one Adam step on the joint pass's TD loss, the pass's batch statistics kept; no target
-  network (the returned target is the critic itself)."""
-  params = acting_params(state, hp)
-  offset, target_samples = jax.vmap(lambda o2, k: nets.policy.next_value(
-      params, o2, k, crossq.zero_q, params.tau))(batch.next_observation, keys)
-  next_actions = jnp.tanh(jax.lax.stop_gradient(target_samples.u))
+  """CrossQ's critic step (`wpgjax.rl.crossq`): the executed law's samples at s' and the family's value offset,
+  one Adam step on the joint pass's TD loss, the pass's batch statistics kept; no target network (the returned
+  target is the critic itself)."""
+  next_actions, offset, target_samples = _next_samples_and_offset(
+      nets, acting_params(state, hp), batch.next_observation, keys)
   (loss, batch_stats), grads = jax.value_and_grad(
       lambda variables: crossq.crossq_loss(nets.critic, variables, batch, next_actions, offset, hp.discount,
                                            hp.reward_scaling), has_aux=True)(state.critic_params)
@@ -102,11 +108,26 @@ def _crossq_critic_step(config: TrainConfig, nets: agent.AgentNetworks, state: T
   return critic_params, opt_state, critic_params, loss, target_samples
 
 
+def _categorical_critic_step(config: TrainConfig, nets: agent.AgentNetworks, state: TrainState, hp: HyperParams,
+                             batch: replay.Transition, keys: chex.PRNGKey):
+  """C51's critic step (`wpgjax.rl.distributional`): the executed law's samples at s' and the family's value
+  offset, one Adam step on the categorical TD loss against the target critic, then the target's Polyak step."""
+  next_actions, offset, target_samples = _next_samples_and_offset(
+      nets, acting_params(state, hp), batch.next_observation, keys)
+  loss, grads = jax.value_and_grad(lambda critic_params: distributional.categorical_td_loss(
+      nets.critic, critic_params, state.target_critic_params, batch, next_actions, offset, hp.discount,
+      hp.reward_scaling))(state.critic_params)
+  critic_params, opt_state = sgd_step(state.critic_params, grads, state.critic_opt_state, hp.critic_learning_rate)
+  target = optax.incremental_update(critic_params, state.target_critic_params, hp.polyak)
+  return critic_params, opt_state, target, loss, target_samples
+
+
 def make_critic_step(config: TrainConfig, nets: agent.AgentNetworks) -> Callable:
   """critic_step(state, hp, batch, keys) -> (critic params, optimizer state, target critic params, loss, the
-  executed-law samples drawn at s' with keys [B]): SAC's target-network step, or CrossQ's with
-  config.critic_batch_norm."""
-  step = _crossq_critic_step if config.critic_batch_norm else _target_network_critic_step
+  executed-law samples drawn at s' with keys [B]): SAC's target-network step, CrossQ's with
+  config.critic_batch_norm, or C51's with config.critic_atoms."""
+  step = (_crossq_critic_step if config.critic_batch_norm else
+          _categorical_critic_step if config.critic_atoms else _target_network_critic_step)
   return lambda state, hp, batch, keys: step(config, nets, state, hp, batch, keys)
 
 

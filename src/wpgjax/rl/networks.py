@@ -55,27 +55,43 @@ class TwinQNetwork(nn.Module):
   every hidden layer (Playground's DM Control SAC recipe); batch_norm: BatchNorm of the input and of every
   hidden layer (CrossQ), the variables then holding "batch_stats" beside "params". With batch_norm, train=True
   normalises by the statistics of the batch [B, ...] given (call it with mutable=["batch_stats"]); the
-  default, train=False, by the running statistics, so that any call, vmapped or not, is row by row."""
+  default, train=False, by the running statistics, so that any call, vmapped or not, is row by row.
+  atoms K ≥ 2 (C51, `wpgjax.rl.distributional`): each network outputs logits ℓ_j [..., K] of a categorical law on
+  the evenly spaced returns z = linspace(value_min, value_max, K), and Q_j = Σ_k softmax(ℓ_j)_k z_k; with
+  logits=True the call returns ℓ [..., 2, K] instead of Q."""
   hidden_sizes: Sequence[int]
   layer_norm: bool = False
   activation: str = "swish"
   batch_norm: bool = False
+  atoms: int = 0
+  value_min: float = 0.0
+  value_max: float = 0.0
 
   @nn.compact
-  def __call__(self, observation: chex.Array, action: chex.Array, train: bool = False) -> chex.Array:
+  def __call__(self, observation: chex.Array, action: chex.Array, train: bool = False,
+               logits: bool = False) -> chex.Array:
     x = jnp.concatenate([observation, action], axis=-1)
     if self.batch_norm:
       x = nn.BatchNorm(not train, momentum=BATCH_NORM_MOMENTUM, name="input_batch_norm")(x)
-    q = [MLP((*self.hidden_sizes, 1), layer_norm=self.layer_norm, activation=self.activation,
+    q = [MLP((*self.hidden_sizes, max(self.atoms, 1)), layer_norm=self.layer_norm, activation=self.activation,
              batch_norm=self.batch_norm, name=f"q_{j}")(x, train) for j in range(2)]
-    return jnp.concatenate(q, axis=-1)
+    if not self.atoms:
+      return jnp.concatenate(q, axis=-1)
+    stacked = jnp.stack(q, axis=-2)
+    return stacked if logits else jax.nn.softmax(stacked, axis=-1) @ self.support
+
+  @property
+  def support(self) -> chex.Array:
+    """The K returns z_k the categorical critic puts its mass on."""
+    return jnp.linspace(self.value_min, self.value_max, self.atoms)
 
 
 def critic_network(config) -> TwinQNetwork:
-  """The critic of a TrainConfig (hidden_sizes, critic_layer_norm, activation, critic_batch_norm): the one
-  definition that training and the particle policy's acting both apply."""
+  """The critic of a TrainConfig (hidden_sizes, critic_layer_norm, activation, critic_batch_norm, critic_atoms,
+  critic_value_min, critic_value_max): the one definition that training and the particle policy's acting apply."""
   return TwinQNetwork(tuple(config.hidden_sizes), bool(config.critic_layer_norm), config.activation,
-                      bool(config.critic_batch_norm))
+                      bool(config.critic_batch_norm), int(config.critic_atoms), float(config.critic_value_min),
+                      float(config.critic_value_max))
 
 
 class GaussianPolicyNetwork(nn.Module):

@@ -95,6 +95,9 @@ class ParticlePolicy:
   critic_layer_norm: bool = False
   activation: str = "swish"
   critic_batch_norm: bool = False
+  critic_atoms: int = 0
+  critic_value_min: float = 0.0
+  critic_value_max: float = 0.0
   name: str = "particle"
   projections = ("amortized",)
   # what `presets(env, policy=...)` implies, and per env where the family's measured settings differ:
@@ -116,7 +119,8 @@ class ParticlePolicy:
   def from_config(cls, config, action_size: int) -> "ParticlePolicy":
     return cls(action_size, config.hidden_sizes, config.latent_size, config.wpg.num_action_samples,
                config.refine_steps, config.wpg.refine_method, config.entropy_estimator, config.critic_layer_norm,
-               config.activation, config.critic_batch_norm)
+               config.activation, config.critic_batch_norm, config.critic_atoms, config.critic_value_min,
+               config.critic_value_max)
 
   @property
   def network(self) -> networks.LatentGaussianNetwork:
