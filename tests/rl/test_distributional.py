@@ -73,6 +73,8 @@ def test_critic_q_is_the_mean_of_its_categorical_law(problem):
   np.testing.assert_allclose(np.asarray(q), np.asarray(jax.nn.softmax(logits) @ critic.support), rtol=1e-6)
   scalar = networks.TwinQNetwork(HIDDEN).init(jax.random.key(0), jnp.zeros(OBS), jnp.zeros(ACT))
   assert scalar["params"]["q_0"]["dense_2"]["kernel"].shape == (8, 1)  # atoms = 0: the scalar critic as before
+  with pytest.raises(ValueError, match=r"logits=True\) needs atoms >= 2"):
+    networks.TwinQNetwork(HIDDEN).apply(scalar, batch.observation, batch.action, logits=True)
 
 
 def test_target_mean_is_the_scalar_critics_soft_target(problem):

@@ -76,6 +76,8 @@ class TwinQNetwork(nn.Module):
     q = [MLP((*self.hidden_sizes, max(self.atoms, 1)), layer_norm=self.layer_norm, activation=self.activation,
              batch_norm=self.batch_norm, name=f"q_{j}")(x, train) for j in range(2)]
     if not self.atoms:
+      if logits:
+        raise ValueError("TwinQNetwork(logits=True) needs atoms >= 2 (a categorical critic); this one has atoms=0")
       return jnp.concatenate(q, axis=-1)
     stacked = jnp.stack(q, axis=-2)
     return stacked if logits else jax.nn.softmax(stacked, axis=-1) @ self.support
