@@ -65,3 +65,22 @@ def step_across_time_limit(env, action, num_steps: int = 3, seed: int = 0):
     state, transition = step(state, jax.random.key(10 + i))
     transitions.append(transition)
   return state, transitions
+
+
+def random_critic_batch(key, num_states: int, num_samples: int, observation_size: int, action_size: int,
+                        next_observation_shift: float = 0.0):
+  """(a replay.Transition batch [num_states, ...], next actions tanh(N(0, I)) [num_states, num_samples, a], value
+  offsets N(0, 1) [num_states]) for critic-loss tests: discount (1 − termination) 1, 0, 1, 1, 0, 1, ... so that
+  both kinds of state occur, and s' ~ N(next_observation_shift, I)."""
+  from wpgjax.rl import replay
+
+  keys = jax.random.split(key, 6)
+  batch = replay.Transition(
+      observation=jax.random.normal(keys[0], (num_states, observation_size)),
+      action=jax.random.uniform(keys[1], (num_states, action_size), minval=-1, maxval=1),
+      reward=jax.random.normal(keys[2], (num_states,)),
+      discount=jnp.resize(jnp.array([1.0, 0.0, 1.0]), (num_states,)),
+      next_observation=next_observation_shift + jax.random.normal(keys[3], (num_states, observation_size)))
+  next_actions = jnp.tanh(jax.random.normal(keys[4], (num_states, num_samples, action_size)))
+  return batch, next_actions, jax.random.normal(keys[5], (num_states,))
+

@@ -8,7 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wpgjax.rl import agent, crossq, make_train, networks, presets, replay
+from wpgjax._testing import random_critic_batch
+from wpgjax.rl import agent, crossq, make_train, networks, presets
 from wpgjax.rl.config import TrainConfig
 from wpgjax.rl.policies import PolicyParams
 
@@ -48,15 +49,7 @@ def problem():
   variables["params"] = jax.tree_util.tree_map_with_path(
       lambda path, x: x + 0.3 * jax.random.normal(jax.random.fold_in(keys[1], zlib.crc32(str(path).encode())), x.shape)
       if "batch_norm" in str(path) else x, variables["params"])
-  num_states, num_samples = 6, 3
-  batch = replay.Transition(
-      observation=jax.random.normal(keys[2], (num_states, OBS)),
-      action=jax.random.uniform(keys[3], (num_states, ACT), minval=-1, maxval=1),
-      reward=jax.random.normal(keys[4], (num_states,)),
-      discount=jnp.array([1.0, 0.0, 1.0, 1.0, 0.0, 1.0]),
-      next_observation=2.0 + jax.random.normal(keys[5], (num_states, OBS)))  # s' off the s distribution
-  next_actions = jnp.tanh(jax.random.normal(keys[6], (num_states, num_samples, ACT)))
-  offset = jax.random.normal(keys[7], (num_states,))
+  batch, next_actions, offset = random_critic_batch(keys[2], 6, 3, OBS, ACT, next_observation_shift=2.0)
   return critic, variables, batch, next_actions, offset
 
 

@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wpgjax.rl import agent, distributional, make_train, networks, presets, replay
+from wpgjax._testing import random_critic_batch
+from wpgjax.rl import agent, distributional, make_train, networks, presets
 from wpgjax.rl.config import TrainConfig
 
 OBS, ACT, HIDDEN, ATOMS = 3, 2, (8, 8), 21
@@ -50,18 +51,10 @@ def test_project_matches_the_c51_algorithm_and_conserves_mass_and_mean():
 @pytest.fixture(scope="module")
 def problem():
   critic = networks.TwinQNetwork(HIDDEN, atoms=ATOMS, value_min=-20.0, value_max=20.0)
-  keys = jax.random.split(jax.random.key(0), 8)
+  keys = jax.random.split(jax.random.key(0), 3)
   params = critic.init(keys[0], jnp.zeros(OBS), jnp.zeros(ACT))
   target_params = critic.init(keys[1], jnp.zeros(OBS), jnp.zeros(ACT))
-  num_states, num_samples = 6, 3
-  batch = replay.Transition(
-      observation=jax.random.normal(keys[2], (num_states, OBS)),
-      action=jax.random.uniform(keys[3], (num_states, ACT), minval=-1, maxval=1),
-      reward=jax.random.normal(keys[4], (num_states,)),
-      discount=jnp.array([1.0, 0.0, 1.0, 1.0, 0.0, 1.0]),
-      next_observation=jax.random.normal(keys[5], (num_states, OBS)))
-  next_actions = jnp.tanh(jax.random.normal(keys[6], (num_states, num_samples, ACT)))
-  offset = jax.random.normal(keys[7], (num_states,))
+  batch, next_actions, offset = random_critic_batch(keys[2], 6, 3, OBS, ACT)
   return critic, params, target_params, batch, next_actions, offset
 
 
