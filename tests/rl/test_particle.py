@@ -249,10 +249,12 @@ def test_presets_switch_the_family_defaults_with_the_policy():
   assert (presets("reacher").grad_updates_per_step, presets("reacher").hidden_sizes) == (16, (256, 256))
   # halfcheetah's too: spring and wpgjax's update settings, where the Gaussian preset runs SAC's on generalized
   particle_cheetah, gaussian_cheetah = presets("halfcheetah", policy="particle"), presets("halfcheetah")
-  assert (particle_cheetah.backend, particle_cheetah.grad_updates_per_step, particle_cheetah.tau,
-          particle_cheetah.tau_learning_rate, particle_cheetah.target_entropy) == ("spring", 8, 0.1, 1e-3, None)
-  assert (gaussian_cheetah.backend, gaussian_cheetah.grad_updates_per_step, gaussian_cheetah.tau,
-          gaussian_cheetah.wpg.wpo_entropy_term) == ("generalized", 16, 1.0, "expected")
+  assert (particle_cheetah.backend, particle_cheetah.num_envs, particle_cheetah.hidden_sizes,
+          particle_cheetah.grad_updates_per_step, particle_cheetah.tau, particle_cheetah.tau_learning_rate,
+          particle_cheetah.target_entropy) == ("spring", 32, (256, 256), 8, 0.1, 1e-3, None)
+  assert (gaussian_cheetah.backend, gaussian_cheetah.num_envs, gaussian_cheetah.hidden_sizes,
+          gaussian_cheetah.grad_updates_per_step, gaussian_cheetah.tau,
+          gaussian_cheetah.wpg.wpo_entropy_term) == ("generalized", 16, (64, 64), 16, 1.0, "expected")
 
 
 @pytest.fixture(scope="module")

@@ -74,8 +74,8 @@ _ENV_CONFIG_DEFAULTS = {
     "reacher": dict(_PARTICLE_M2_PLAIN_FIT, min_replay_size=4096, grad_updates_per_step=8, hidden_sizes=(128, 128),
                     actor_learning_rate=1e-3, critic_learning_rate=1e-3, tau=0.1, tau_learning_rate=1e-3,
                     target_entropy=None),
-    "halfcheetah": dict(backend="spring", num_timesteps=300_000, grad_updates_per_step=8, tau=0.1,
-                        tau_learning_rate=1e-3, target_entropy=None),
+    "halfcheetah": dict(backend="spring", num_timesteps=300_000, num_envs=32, hidden_sizes=(256, 256),
+                        grad_updates_per_step=8, tau=0.1, tau_learning_rate=1e-3, target_entropy=None),
 }
 
 
