@@ -90,7 +90,7 @@ class TwinQNetwork(nn.Module):
 
 def critic_network(config) -> TwinQNetwork:
   """The critic of a TrainConfig (hidden_sizes, critic_layer_norm, activation, critic_batch_norm, critic_atoms,
-  critic_value_min, critic_value_max): the one definition that training and the particle policy's acting apply."""
+  critic_value_min, critic_value_max): the one network that training and the particle policy's acting apply."""
   return TwinQNetwork(tuple(config.hidden_sizes), bool(config.critic_layer_norm), config.activation,
                       bool(config.critic_batch_norm), int(config.critic_atoms), float(config.critic_value_min),
                       float(config.critic_value_max))

@@ -90,14 +90,10 @@ class ParticlePolicy:
   latent_size: int
   num_particles: int
   refine_steps: int
+  critic: networks.TwinQNetwork  # the training critic's network (`networks.critic_network`), applied here to act
   refine_method: str = "ula"
   entropy_estimator: str = "knn"
-  critic_layer_norm: bool = False
   activation: str = "swish"
-  critic_batch_norm: bool = False
-  critic_atoms: int = 0
-  critic_value_min: float = 0.0
-  critic_value_max: float = 0.0
   name: str = "particle"
   projections = ("amortized",)
   # what `presets(env, policy=...)` implies, and per env where the family's measured settings differ:
@@ -118,18 +114,12 @@ class ParticlePolicy:
   @classmethod
   def from_config(cls, config, action_size: int) -> "ParticlePolicy":
     return cls(action_size, config.hidden_sizes, config.latent_size, config.wpg.num_action_samples,
-               config.refine_steps, config.wpg.refine_method, config.entropy_estimator, config.critic_layer_norm,
-               config.activation, config.critic_batch_norm, config.critic_atoms, config.critic_value_min,
-               config.critic_value_max)
+               config.refine_steps, networks.critic_network(config), config.wpg.refine_method,
+               config.entropy_estimator, config.activation)
 
   @property
   def network(self) -> networks.LatentGaussianNetwork:
     return networks.LatentGaussianNetwork(self.action_size, self.hidden_sizes, self.activation)
-
-  @property
-  def critic(self) -> networks.TwinQNetwork:
-    """The training critic's network (`networks.critic_network`), applied here to act."""
-    return networks.critic_network(self)
 
   def init(self, key: chex.PRNGKey, observation: chex.Array):
     return self.network.init(key, observation, jnp.zeros((self.latent_size,)))
