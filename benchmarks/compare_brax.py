@@ -35,7 +35,7 @@ same number of env steps, the wpgjax config gets ``num_timesteps = budget − pr
 wpgjax driver
 -------------
 ``benchmarks.driver.train``: the compiled programs of wpgjax's host runner (``wpgjax.host.programs.Programs``:
-start = prefill ∘ init, and the epoch), each compiled ahead of time and timed on its own (``aot_compile_s``),
+start = prefill ∘ init, and the epoch), compiled ahead of time together as the runner does (``aot_compile_s``),
 then the compiled epoch called ``config.num_evals`` times from Python, each call's metrics fetched and
 ``time.perf_counter`` read -> curve ``[(env_steps, eval/episode_reward, walltime_s)]`` (see its docstring).
 

@@ -29,8 +29,9 @@ def test_every_task_is_registered_with_its_own_time_limit_on_mjx():
     config = presets(name)
     own = dm_control_suite.get_default_config(name[len(playground.PREFIX):])
     assert (config.episode_length, config.action_repeat) == (own.episode_length, own.action_repeat), name
-    assert config.backend == "mjx" and config.critic_layer_norm, name
-    assert presets(name, policy="particle").policy == "particle"  # the preset is valid for either agent
+    assert config.backend == "mjx" and not config.critic_layer_norm, name
+    particle = presets(name, policy="particle")  # the preset is valid for either agent
+    assert particle.policy == "particle" and particle.critic_layer_norm, name
   assert TrainConfig(env="dm_control/CartpoleSwingup").backend == "mjx"
   assert TrainConfig(env="hopper").backend == "generalized"
 

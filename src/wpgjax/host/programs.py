@@ -19,7 +19,7 @@ import numpy as np
 from wpgjax.rl.config import SWEEPABLE_FIELDS, TrainConfig, config_to_dict
 from wpgjax.rl.train import make_trainer
 
-__all__ = ["Programs", "get_programs", "get_evaluator", "state_template"]
+__all__ = ["Programs", "get_programs", "get_evaluator", "over_runs", "state_template"]
 
 _CACHE_SIZE = 4
 
@@ -40,6 +40,21 @@ def _params_finite(state) -> jax.Array:
   leaves = jax.tree.leaves((state.policy_params, state.critic_params, state.target_critic_params,
                             state.log_tau, state.obs_stats))
   return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def over_runs(fn: Callable) -> Callable:
+  """`fn` mapped over the leading run axis of all its arguments: vmapped, or, when that axis has one run, applied to
+  the run with the axis put back. The second is the same computation without vmap's batching rules, which trace a
+  scan's body again until its carry's batching is settled: with one run on CPU it lowers in about half the time
+  and compiles a little faster (BENCHMARKS.md §14)."""
+
+  def mapped(*args):
+    if jax.tree.leaves(args)[0].shape[0] != 1:
+      return jax.vmap(fn)(*args)
+    out = fn(*jax.tree.map(lambda x: x[0], args))
+    return jax.tree.map(lambda x: x[None], out)
+
+  return mapped
 
 
 class Programs:
@@ -64,9 +79,9 @@ class Programs:
 
     self._start = start
     self._jitted = {
-        "start": jax.jit(jax.vmap(start), out_shardings=self.sharding),
-        "prefill": jax.jit(jax.vmap(t.prefill), out_shardings=self.sharding),
-        "epoch": jax.jit(jax.vmap(epoch), out_shardings=self.sharding),
+        "start": jax.jit(over_runs(start), out_shardings=self.sharding),
+        "prefill": jax.jit(over_runs(t.prefill), out_shardings=self.sharding),
+        "epoch": jax.jit(over_runs(epoch), out_shardings=self.sharding),
     }
     self._compiled: dict[Any, Any] = {}
 
@@ -88,7 +103,11 @@ class Programs:
     return any(self._signature(name, args) not in self._compiled for name, args in jobs)
 
   def precompile(self, jobs: Sequence[tuple[str, tuple]]) -> float:
-    """Compiles the (name, args) jobs not compiled yet, concurrently; returns the wall time spent."""
+    """Compiles the (name, args) jobs not compiled yet; returns the wall time spent. Tracing and lowering hold
+    the GIL, so the jobs are lowered one after another, in the order given, and each is compiled in a thread
+    while the next one lowers (give the longest compile first)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     todo = {}
     for name, args in jobs:
       signature = self._signature(name, args)
@@ -97,17 +116,10 @@ class Programs:
     if not todo:
       return 0.0
     started = time.perf_counter()
-    if len(todo) == 1:
-      (signature, (name, args)), = todo.items()
-      self._compiled[signature] = self._jitted[name].lower(*args).compile()
-    else:
-      from concurrent.futures import ThreadPoolExecutor
-
-      with ThreadPoolExecutor(max_workers=len(todo)) as pool:
-        futures = {sig: pool.submit(lambda n, a: self._jitted[n].lower(*a).compile(), name, args)
-                   for sig, (name, args) in todo.items()}
-      for signature, future in futures.items():
-        self._compiled[signature] = future.result()
+    with ThreadPoolExecutor(max_workers=len(todo)) as pool:
+      futures = {sig: pool.submit(self._jitted[name].lower(*args).compile) for sig, (name, args) in todo.items()}
+    for signature, future in futures.items():
+      self._compiled[signature] = future.result()
     return time.perf_counter() - started
 
   def __call__(self, name: str, *args):

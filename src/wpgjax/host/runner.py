@@ -246,7 +246,7 @@ class _Session:
   def _start_fresh(self) -> tuple[Any, int, float, float]:
     """Compiles init+prefill and the epoch; returns (started state, evals done, walltime before, compile s)."""
     programs, keys, hps = self.programs, self.keys, self.hps
-    jobs = [("start", (keys, hps)), ("epoch", (programs.abstract_state(keys, hps), hps))]
+    jobs = [("epoch", (programs.abstract_state(keys, hps), hps)), ("start", (keys, hps))]  # the longer first
     if programs.needs_compile(jobs):
       self.say("compiling init+prefill and the training epoch (once each, concurrently)...")
     compile_seconds = programs.precompile(jobs)

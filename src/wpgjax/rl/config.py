@@ -346,6 +346,14 @@ def _field_names(cls: type) -> list[str]:
   return [f.name for f in dataclasses.fields(cls)]
 
 
+def _family_env_defaults(family, env: str) -> dict[str, Any]:
+  """The family's settings for `env`: its entry under the env's name, else under the env's suite ("dm_control/")."""
+  if env in family.env_config_defaults:
+    return family.env_config_defaults[env]
+  suite = env[:env.index("/") + 1] if "/" in env else None
+  return family.env_config_defaults.get(suite, {})
+
+
 def with_overrides(config: TrainConfig, overrides: Mapping[str, Any]) -> TrainConfig:
   """A copy of `config` with dotted-path overrides, e.g. {"tau": 0.05, "wpg.step_size": 0.1}.
 
@@ -356,7 +364,7 @@ def with_overrides(config: TrainConfig, overrides: Mapping[str, Any]) -> TrainCo
   """
   if overrides.get("policy") in POLICY_FAMILIES and overrides["policy"] != config.policy:
     family = POLICY_FAMILIES[overrides["policy"]]
-    overrides = {**family.config_defaults, **family.env_config_defaults.get(config.env, {}), **overrides}
+    overrides = {**family.config_defaults, **_family_env_defaults(family, config.env), **overrides}
   top: dict[str, Any] = {}
   nested: dict[str, Any] = {}
   for key, value in overrides.items():

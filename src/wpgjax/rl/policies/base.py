@@ -65,7 +65,7 @@ class PolicyFamily(Protocol):
   """See the module docstring."""
   name: str
   config_defaults: dict        # config overrides a switch to the family brings (`with_overrides`)
-  env_config_defaults: dict    # env name -> further overrides for that env (the family's measured settings)
+  env_config_defaults: dict    # env name or suite ("dm_control/") -> further overrides there (measured settings)
   has_density: bool
   default_refine_steps: int
   min_samples: int
