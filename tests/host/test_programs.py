@@ -1,0 +1,44 @@
+"""`programs.over_runs`: a function mapped over the leading run axis, vmapped for several runs and applied
+directly to a single run (the runner's programs for one seed), with the same results and shapes."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from wpgjax.host.programs import over_runs
+
+
+def _rollout(key, hp):
+  """A scan whose carry mixes a key, a float state and a hyperparameter: what vmap's scan rule batches."""
+  def step(carry, _):
+    key, x = carry
+    key, sub = jax.random.split(key)
+    x = jnp.tanh(hp["gain"] * x + jax.random.normal(sub, x.shape))
+    return (key, x), jnp.sum(x)
+  (key, x), sums = jax.lax.scan(step, (key, jnp.zeros(3)), length=5)
+  return {"x": x, "sums": sums, "key": key}
+
+
+def test_one_run_is_applied_directly_with_the_run_axis_kept():
+  keys, hps = jax.random.split(jax.random.key(0), 1), {"gain": jnp.array([0.7])}
+  direct = jax.jit(over_runs(_rollout))(keys, hps)
+  vmapped = jax.jit(jax.vmap(_rollout))(keys, hps)
+  assert jax.tree.structure(direct) == jax.tree.structure(vmapped)
+  for a, b in zip(jax.tree.leaves(direct), jax.tree.leaves(vmapped)):
+    assert a.shape == b.shape and a.shape[0] == 1
+  np.testing.assert_allclose(direct["x"], vmapped["x"], rtol=1e-6)
+  np.testing.assert_allclose(direct["sums"], vmapped["sums"], rtol=1e-6)
+  np.testing.assert_array_equal(jax.random.key_data(direct["key"]), jax.random.key_data(vmapped["key"]))
+  # applied directly: no batched scan in the program
+  jaxpr = jax.make_jaxpr(over_runs(_rollout))(keys, hps)
+  assert "scan" in str(jaxpr) and jaxpr.eqns[0].primitive.name == "squeeze"
+
+
+def test_several_runs_are_vmapped():
+  keys, hps = jax.random.split(jax.random.key(0), 3), {"gain": jnp.array([0.7, 1.0, 1.3])}
+  mapped = jax.jit(over_runs(_rollout))(keys, hps)
+  vmapped = jax.jit(jax.vmap(_rollout))(keys, hps)
+  for a, b in zip(jax.tree.leaves(mapped), jax.tree.leaves(vmapped)):
+    np.testing.assert_array_equal(np.asarray(jax.random.key_data(a) if a.dtype == keys.dtype else a),
+                                  np.asarray(jax.random.key_data(b) if b.dtype == keys.dtype else b))
+  assert not np.allclose(mapped["x"][0], mapped["x"][2])  # the runs differ: each got its own key and gain
