@@ -1,8 +1,8 @@
 """Compiled programs, shared by every run with the same program-shaping config (hyperparameters are inputs).
 
-`get_programs(config, devices)` returns the `Programs` of a config (init+prefill, prefill, epoch; vmapped over
-runs, sharded, compiled ahead of time once per input signature); `get_evaluator(config)` the jitted evaluation
-used by `evaluate`. Both caches keep the few most recently used configs.
+`get_programs(config, devices)` returns the `Programs` of a config (init+prefill, prefill, epoch; mapped over
+runs by `over_runs`, sharded, compiled ahead of time once per input signature); `get_evaluator(config)` the
+jitted evaluation used by `evaluate`. Both caches keep the few most recently used configs.
 """
 
 from __future__ import annotations
@@ -58,8 +58,9 @@ def over_runs(fn: Callable) -> Callable:
 
 
 class Programs:
-  """The vmapped pieces of one config's trainer, jitted with the run-axis sharding and compiled ahead of time
-  per input signature (so compile time is measured apart from run time and each piece is traced once):
+  """The pieces of one config's trainer mapped over runs (`over_runs`), jitted with the run-axis sharding and
+  compiled ahead of time per input signature (so compile time is measured apart from run time and each piece is
+  traced once):
   start = prefill ∘ init, prefill (only to refill a buffer that was not checkpointed), and epoch (the
   trainer's epoch, plus a finiteness check of the parameters for the NaN guard)."""
 
