@@ -46,7 +46,8 @@ def over_runs(fn: Callable) -> Callable:
   """`fn` mapped over the leading run axis of all its arguments: vmapped, or, when that axis has one run, applied to
   the run with the axis put back. The second is the same computation without vmap's batching rules, which trace a
   scan's body again until its carry's batching is settled: with one run on CPU it lowers in about half the time
-  and compiles a little faster (BENCHMARKS.md §14)."""
+  and compiles a little faster (BENCHMARKS.md §14). Its results equal the vmapped program's up to float rounding
+  (XLA may order a reduction differently without the run axis); runs and resumes stay bitwise reproducible."""
 
   def mapped(*args):
     if jax.tree.leaves(args)[0].shape[0] != 1:
