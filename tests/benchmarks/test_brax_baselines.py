@@ -60,7 +60,7 @@ def test_dm_control_tasks_get_playgrounds_recipes():
   assert (sac["num_envs"], sac["batch_size"], sac["grad_updates_per_step"]) == (16, 256, 16)
   assert sac["network"] == {"q_network_layer_norm": True, "hidden_layer_sizes": (64, 64)}
   # wpgjax's DM Control presets run the same recipe, so the two sides compare on equal terms; the Gaussian agent's
-  # drops the critic's LayerNorm (an update at 0.58x the time, BENCHMARKS.md §14), the particle agent's keeps it.
+  # drops the critic's LayerNorm (an update at 0.57x the time, BENCHMARKS.md §14), the particle agent's keeps it.
   pytest.importorskip("mujoco_playground")
   from wpgjax.rl import presets
 
