@@ -3,9 +3,10 @@
     from benchmarks.driver import train
     result = train(wpgjax.presets("inverted_pendulum"), seed=0)
 
-`wpgjax.run` trains through `wpgjax.host.programs.Programs`: start = prefill ∘ init and the epoch (a scan of
-training iterations, then an evaluation), vmapped over runs and compiled ahead of time, the epoch then called
-`config.num_evals` times from Python. A benchmark needs the same programs with two timings the runner does not
+`wpgjax.run` trains through `wpgjax.host.programs.Programs`: start (init) and the epoch (a loop of training
+iterations, then an evaluation; while the replay buffer holds fewer than min_replay_size transitions, the
+prefill), mapped over runs and compiled ahead of time, the epoch then called once to prefill and
+`config.num_evals` times to train from Python. A benchmark needs the same programs with two timings the runner does not
 give: each program's compile time on its own, and each epoch's wall-clock without the host's per-epoch work
 (checkpoints, metrics files, plots). `train` therefore drives `Programs` itself, as the runner does, for one
 seed (keys and hyperparameters from `wpgjax.rl.seed_keys` / `sweep_grid` / `shard_runs`, so seed s is the
@@ -14,7 +15,8 @@ run `wpgjax.run(config, workdir, seeds=[s])` trains):
 1. `Programs(config, devices)`: builds the env and networks (`env_build_s`). A fresh `Programs` per call, not
    the runner's cache (`get_programs`), so that every run pays its own compile, as each Brax run does.
 2. `precompile` of the epoch and start together, as the runner does (`aot_compile_s`; until 2026-12-05 each
-   was compiled and timed on its own, `start_compile_s` and `epoch_compile_s`); the compiled start is then run
+   was compiled and timed on its own, `start_compile_s` and `epoch_compile_s`; until a later change the same
+   day, start was init and the prefill, compiled as a program of its own); start and the prefill are then run
    (`prefill_run_s`).
 3. The compiled epoch is called `config.num_evals` times; after each call the metrics are fetched (which
    waits for the device) and `time.perf_counter` read: `curve` [(env_steps, eval return, seconds since the
@@ -72,7 +74,7 @@ def train(config, seed: int, *, label: str = "wpgjax", verbose: bool = True) -> 
     # As the runner does: both programs, the epoch (the longer compile) lowered first and compiled beside the start.
     jobs = [("epoch", (programs.abstract_state(keys, hps), hps)), ("start", (keys, hps))]
     aot_compile_s = programs.precompile(jobs)
-    state, prefill_s = timed(programs, "start", keys, hps)
+    state, prefill_s = timed(lambda: programs.prefill(programs("start", keys, hps), hps))
     for _ in range(config.num_evals):
       t0 = time.perf_counter()
       state, metrics, finite = programs("epoch", state, hps)

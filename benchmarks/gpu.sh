@@ -36,7 +36,8 @@ python benchmarks/brax_baselines.py --env halfcheetah --algo sac --backend gener
   --num-evals 2 --quiet --out "$out/brax_sac_halfcheetah.json"
 echo "Brax SAC: $(( $(date +%s) - start )) s"
 
-# The DM Control task: its preset (Playground's SAC recipe: 128 envs, batch 512) and Brax SAC with that recipe.
+# The DM Control task: its preset (Playground's SAC recipe at a CPU's scale, 16 envs and batch 256, without the
+# critic's LayerNorm) and Brax SAC with Playground's recipe at the same scale.
 start=$(date +%s)
 python benchmarks/vmap_scaling.py --env dm_control/CartpoleSwingup --timesteps "$timesteps" --num-evals 2 --ns $ns \
   --max-sequential "$max_sequential" --out "$out/vmap_scaling_cartpole_swingup"

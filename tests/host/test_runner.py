@@ -242,7 +242,7 @@ def test_nan_guard_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     out = original(self, name, *args)
     if name == "epoch":
       epochs.append(1)
-      if len(epochs) == 2:
+      if len(epochs) == 3:  # the second training epoch: the first call prefills
         state, metrics, finite = out
         metrics = dict(metrics, **{"wpg/ksd": metrics["wpg/ksd"].at[1].set(jnp.inf)})
         out = (state, metrics, finite)
@@ -354,15 +354,43 @@ def test_run_options_reject_a_negative_plot_interval():
     RunOptions(plot_interval=-1)
 
 
-def test_abstract_state_is_the_started_state_without_tracing_the_prefill(full):
-  """The epoch is compiled against `abstract_state`, read from init alone; it must equal the state `start`
-  (init, then the prefill scan) returns, up to weak types, and carry the run sharding."""
-  compiled = programs.get_programs(CONFIG, jax.devices())
+def _keys_and_hps():
   keys = jax.random.split(jax.random.key(0), len(SEEDS))
-  hps = jax.tree.map(lambda x: jnp.stack([x] * len(SEEDS)), CONFIG.hyperparams())
+  return keys, jax.tree.map(lambda x: jnp.stack([x] * len(SEEDS)), CONFIG.hyperparams())
+
+
+def test_abstract_state_is_the_started_state_without_tracing_the_prefill(full):
+  """The epoch is compiled against `abstract_state`, read from init alone; it must equal the state init and
+  the prefill loop return, up to weak types, and carry the run sharding."""
+  compiled = programs.get_programs(CONFIG, jax.devices())
+  keys, hps = _keys_and_hps()
   abstract = compiled.abstract_state(keys, hps)
-  started = jax.eval_shape(jax.vmap(compiled._start), keys, hps)
+  trainer = compiled.trainer
+  started = jax.eval_shape(jax.vmap(lambda k, h: trainer.prefill(trainer.init(k, h))), keys, hps)
   assert jax.tree.structure(abstract) == jax.tree.structure(started)
   for a, s in zip(jax.tree.leaves(abstract), jax.tree.leaves(started)):
     assert (a.shape, a.dtype) == (s.shape, s.dtype)
     assert a.sharding == compiled.sharding
+
+
+def test_the_epoch_program_prefills_an_unfilled_buffer_and_trains_a_filled_one(full):
+  """The runner's epoch program holds the env step once: called on a state whose buffers hold fewer than
+  min_replay_size transitions it is the prefill (bitwise the trainer's own prefill, no gradient step, no
+  evaluation), called again an epoch."""
+  compiled = programs.get_programs(CONFIG, jax.devices())
+  keys, hps = _keys_and_hps()
+  started = compiled("start", keys, hps)
+  assert np.all(np.asarray(started.replay.size) == 0)
+  prefilled, metrics, finite = compiled("epoch", started, hps)
+  trainer = compiled.trainer
+  expected = jax.jit(jax.vmap(lambda k, h: trainer.prefill(trainer.init(k, h))))(keys, hps)
+  for a, b in zip(leaves_as_numpy(prefilled), leaves_as_numpy(expected)):
+    np.testing.assert_array_equal(a, b)
+  transitions = CONFIG.prefill_steps * CONFIG.num_envs
+  assert np.all(np.asarray(prefilled.replay.size) == transitions) and transitions >= CONFIG.min_replay_size
+  assert np.all(np.asarray(prefilled.env_steps) == transitions) and np.all(np.asarray(prefilled.grad_steps) == 0)
+  assert np.all(np.asarray(metrics["eval/episode_reward"]) == 0.0) and np.all(np.asarray(finite))
+  trained, metrics, _ = compiled("epoch", prefilled, hps)
+  assert np.all(np.asarray(trained.grad_steps) == CONFIG.steps_per_eval * CONFIG.grad_updates_per_step)
+  assert np.all(np.asarray(trained.env_steps) == transitions + CONFIG.steps_per_eval * CONFIG.num_envs)
+  assert np.all(np.asarray(metrics["eval/avg_episode_length"]) > 0.0)

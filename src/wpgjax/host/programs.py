@@ -1,6 +1,6 @@
 """Compiled programs, shared by every run with the same program-shaping config (hyperparameters are inputs).
 
-`get_programs(config, devices)` returns the `Programs` of a config (init+prefill, prefill, epoch; mapped over
+`get_programs(config, devices)` returns the `Programs` of a config (init, and the prefill or an epoch; mapped over
 runs by `over_runs`, sharded, compiled ahead of time once per input signature); `get_evaluator(config)` the
 jitted evaluation used by `evaluate`. Both caches keep the few most recently used configs.
 """
@@ -61,39 +61,46 @@ def over_runs(fn: Callable) -> Callable:
 class Programs:
   """The pieces of one config's trainer mapped over runs (`over_runs`), jitted with the run-axis sharding and
   compiled ahead of time per input signature (so compile time is measured apart from run time and each piece is
-  traced once):
-  start = prefill ∘ init, prefill (only to refill a buffer that was not checkpointed), and epoch (the
-  trainer's epoch, plus a finiteness check of the parameters for the NaN guard)."""
+  traced once): start (init) and epoch (the trainer's period, plus a finiteness check of the parameters for the
+  NaN guard): the prefill while the replay buffers hold fewer than min_replay_size transitions (after start, or
+  after restoring a checkpoint saved without them), an epoch after. One program holds the env step for both,
+  so it is compiled once: the prefill as a program of its own compiled for about as long as the epoch
+  (BENCHMARKS.md §16)."""
 
   def __init__(self, config: TrainConfig, devices: Sequence[Any]):
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
     self.trainer = t = make_trainer(config)
+    self.trainer_config = config
     self.devices = list(devices)
     self.sharding = NamedSharding(Mesh(np.array(self.devices), ("runs",)), PartitionSpec("runs"))
 
-    def start(key, hp):
-      return t.prefill(t.init(key, hp))
-
     def epoch(state, hp):
-      state, metrics = t.epoch(state, hp)
-      return state, metrics, _params_finite(state)
+      prefilling = jnp.min(state.replay.size) < config.min_replay_size  # one flag for all runs: not vmapped
 
-    self._start = start
+      def period(state, hp):
+        state, metrics = t.period(state, hp, prefilling)
+        return state, metrics, _params_finite(state)
+      return over_runs(period)(state, hp)
+
     self._jitted = {
-        "start": jax.jit(over_runs(start), out_shardings=self.sharding),
-        "prefill": jax.jit(over_runs(t.prefill), out_shardings=self.sharding),
-        "epoch": jax.jit(over_runs(epoch), out_shardings=self.sharding),
+        "start": jax.jit(over_runs(t.init), out_shardings=self.sharding),
+        "epoch": jax.jit(epoch, out_shardings=self.sharding),
     }
     self._compiled: dict[Any, Any] = {}
 
   def abstract_state(self, keys, hps):
     """The avals of the state `start` returns, placed with the run sharding. Weak types are dropped so that
     a fresh run and a run restored from a checkpoint compile the very same epoch program. Read from `init`
-    alone: the prefill is a scan whose carry is the state, so it keeps every shape and dtype, and tracing it
+    alone: the prefill is a loop whose carry is the state, so it keeps every shape and dtype, and tracing it
     here would cost seconds (4.7 s against 0.7 s on inverted_pendulum)."""
     shapes = jax.eval_shape(jax.vmap(self.trainer.init), keys, hps)
     return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=self.sharding), shapes)
+
+  def jitted(self, name: str):
+    """The jitted program `name` ("start" or "epoch"), not compiled: for `.lower(...)` with other
+    compiler options (`benchmarks/compile_options.py`)."""
+    return self._jitted[name]
 
   @staticmethod
   def _signature(name: str, args) -> Any:
@@ -123,6 +130,12 @@ class Programs:
     for signature, future in futures.items():
       self._compiled[signature] = future.result()
     return time.perf_counter() - started
+
+  def prefill(self, state, hps):
+    """The epoch program called on a state whose replay buffers hold fewer than min_replay_size transitions (a
+    fresh start, or a checkpoint restored without them): the state, prefilled. With min_replay_size 0, the
+    state itself."""
+    return self("epoch", state, hps)[0] if self.trainer_config.prefill_steps else state
 
   def __call__(self, name: str, *args):
     signature = self._signature(name, args)

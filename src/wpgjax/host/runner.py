@@ -2,9 +2,9 @@
 
 `run(config, workdir, seeds=..., grid=...)` runs every (grid point, seed) of a sweep as ONE vmapped program
 (the runs of `wpgjax.rl.sweep_grid`, placed with `shard_runs`, so `--seeds 8` and `sweep --grid` share this
-code path). The pure pieces of `wpgjax.rl.make_trainer` are compiled once each, ahead of time (init, prefill,
-epoch; see `wpgjax.host.programs`); the epoch (a scan of training iterations, then evaluation and WPG
-diagnostics) is called `config.num_evals` times from Python. Between epochs, on the host:
+code path). The pure pieces of `wpgjax.rl.make_trainer` are compiled once each, ahead of time (init, and the
+epoch, which also prefills; see `wpgjax.host.programs`); the epoch (a loop of training iterations, then
+evaluation and WPG diagnostics) is called once to prefill and `config.num_evals` times to train from Python. Between epochs, on the host:
 
 - metrics go to workdir/metrics.jsonl and metrics.csv (one row per run and evaluation) and TensorBoard
   (workdir/tensorboard/<run>), with Brax's names plus the host-side training/sps and training/walltime;
@@ -244,17 +244,18 @@ class _Session:
 
   # ---- step 2: compile, then the first state
   def _start_fresh(self) -> tuple[Any, int, float, float]:
-    """Compiles init+prefill and the epoch; returns (started state, evals done, walltime before, compile s)."""
+    """Compiles init and the epoch (which also prefills), inits and prefills; returns (started state, evals
+    done, walltime before, compile s)."""
     programs, keys, hps = self.programs, self.keys, self.hps
     jobs = [("epoch", (programs.abstract_state(keys, hps), hps)), ("start", (keys, hps))]  # the longer first
     if programs.needs_compile(jobs):
-      self.say("compiling init+prefill and the training epoch (once each, concurrently)...")
+      self.say("compiling init and the training epoch (which also prefills)...")
     compile_seconds = programs.precompile(jobs)
-    return programs("start", keys, hps), 0, 0.0, compile_seconds
+    return programs.prefill(programs("start", keys, hps), hps), 0, 0.0, compile_seconds
 
   def _restore(self) -> tuple[Any, int, float, float]:
-    """Restores the latest checkpoint and compiles the epoch (and the prefill that refills a replay buffer
-    that was not saved); returns (state, evals done, walltime before, compile seconds)."""
+    """Restores the latest checkpoint and compiles the epoch (which also refills a replay buffer that was not
+    saved); returns (state, evals done, walltime before, compile seconds)."""
     plan, programs = self.plan, self.programs
     step = self.checkpointer.latest_step()
     if step is None:
@@ -265,13 +266,12 @@ class _Session:
     state, meta = self.checkpointer.restore(step, self._saved_template(saved_padding), expected=plan.requested)
     if not self.group.multi:  # restored on one process: drop a multi-process run's padding, pad for these devices
       state = shard_runs(jax.tree.map(lambda x: x[:self.num_runs], state), self.devices)[0]
-    jobs = [("epoch", (state, self.hps))] + ([] if plan.save_replay else [("prefill", (state,))])
+    jobs = [("epoch", (state, self.hps))]
     if programs.needs_compile(jobs):
       self.say("compiling the training epoch...")
     compile_seconds = programs.precompile(jobs)
     if not plan.save_replay:
-      env_steps = state.env_steps
-      state = programs("prefill", state).replace(env_steps=env_steps)
+      state = programs.prefill(state, self.hps).replace(env_steps=state.env_steps)
     return state, int(meta["evals_done"]), float(meta.get("walltime", 0.0)), compile_seconds
 
   def _saved_template(self, saved_padding: int) -> Any:

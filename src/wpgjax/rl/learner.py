@@ -18,11 +18,12 @@ from wpgjax.rl.config import HyperParams, TrainConfig
 from wpgjax.rl.policies import PolicyParams, PolicySamples
 from wpgjax.rl.state import TrainState, acting_params
 
-__all__ = ["ADAM", "sgd_step", "sample_batch", "tau_step", "actor_inputs", "executed_entropy", "make_critic_step",
+__all__ = ["ADAM", "UPDATE_METRIC_NAMES", "sgd_step", "sample_batch", "tau_step", "actor_inputs", "executed_entropy", "make_critic_step",
            "Learner", "make_learner"]
 
 Params = Any
 ADAM = optax.scale_by_adam()
+UPDATE_METRIC_NAMES = ("training/critic_loss", "training/actor_loss", "training/entropy")
 
 
 def sgd_step(params: Params, grads: Params, opt_state: optax.OptState, learning_rate: chex.Numeric):
@@ -184,8 +185,7 @@ def make_learner(config: TrainConfig, nets: agent.AgentNetworks,
                           target_critic_params=target_critic_params, log_tau=log_tau,
                           policy_opt_state=policy_opt_state, critic_opt_state=critic_opt_state,
                           tau_opt_state=tau_opt_state, grad_steps=state.grad_steps + 1)
-    return state, {"training/critic_loss": critic_loss, "training/actor_loss": actor_loss,
-                   "training/entropy": entropy}
+    return state, dict(zip(UPDATE_METRIC_NAMES, (critic_loss, actor_loss, entropy)))
 
   def critic_update(state: TrainState, hp: HyperParams, key: chex.PRNGKey):
     batch = sample_batch(config, normalize, state, key)

@@ -1,10 +1,11 @@
 """`make_train(config) -> train(key, hyperparams=None)`: the whole WPG actor-critic run as one pure program.
 
-Read top to bottom: one training iteration (act in all envs, store, `grad_updates_per_step` gradient steps of
-critic, actor and τ from `wpgjax.rl.learner`); one epoch (a scan of iterations, then evaluation and
-diagnostics); the run (init, prefill, a scan of epochs). The state is `wpgjax.rl.state.TrainState`.
-`make_trainer` exposes the same pieces (init, prefill, epoch) so that a host runner can drive the identical
-computation in chunks and checkpoint between them.
+Read top to bottom: one iteration (act in all envs, store, `grad_updates_per_step` gradient steps of critic,
+actor and τ from `wpgjax.rl.learner`; during the prefill, the prefill's actions and no gradient step); one
+period, the prefill or an epoch (a loop of iterations, then for an epoch the evaluation and diagnostics); the run
+(init, prefill, a scan of epochs). The state is `wpgjax.rl.state.TrainState`. `make_trainer` exposes the same
+pieces (init, prefill, epoch, period) so that a host runner can drive the identical computation in chunks and
+checkpoint between them.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import jax.numpy as jnp
 
 from wpgjax.rl import agent, envs, normalization, replay
 from wpgjax.rl.config import HyperParams, TrainConfig
-from wpgjax.rl.learner import ADAM, make_learner
+from wpgjax.rl.learner import ADAM, UPDATE_METRIC_NAMES, make_learner
 from wpgjax.rl.policies import PolicyParams
 from wpgjax.rl.state import TrainState, acting_params, policy_params
 
 __all__ = ["TrainState", "Trainer", "make_trainer", "make_train", "make_policy", "policy_params", "METRIC_NAMES"]
 
+EVAL_METRIC_NAMES = ("eval/episode_reward", "eval/episode_reward_std", "eval/avg_episode_length")
 METRIC_NAMES = (
     "eval/episode_reward", "eval/episode_reward_std", "eval/avg_episode_length", "env_steps",
     "training/critic_loss", "training/actor_loss", "training/tau", "training/entropy",
@@ -32,13 +34,15 @@ METRIC_NAMES = (
 
 class Trainer(NamedTuple):
   """Pure pieces of a run. init(key, hp) -> state; prefill(state) -> state; epoch(state, hp) -> (state,
-  metrics of one evaluation); evaluate(state, key) -> eval metrics; networks; env; replay_bytes_per_seed
+  metrics of one evaluation); period(state, hp, prefilling) -> (state, metrics): the prefill or an epoch, as a
+  bool scalar that may be traced says (prefill and epoch are its two cases); evaluate(state, key) -> eval metrics; networks; env; replay_bytes_per_seed
   (the replay buffer's memory, explicit in the config); trace_counts (how often each piece was traced: the
   contract is once per compiled program); pieces: {name: (state, hp, key) -> result} for the parts of an
   epoch (act_and_env_step, critic_update, update, evaluate, diagnostics), to time them apart."""
   init: Callable[[chex.PRNGKey, HyperParams], TrainState]
   prefill: Callable[[TrainState], TrainState]
   epoch: Callable[[TrainState, HyperParams], tuple[TrainState, dict]]
+  period: Callable[[TrainState, HyperParams, Any], tuple[TrainState, dict]]
   evaluate: Callable[[TrainState, chex.PRNGKey], dict]
   networks: agent.AgentNetworks
   env: Any
@@ -66,17 +70,6 @@ def make_trainer(config: TrainConfig) -> Trainer:
   init = _make_init(config, env, nets, observation_size, action_size)
   env_step = _make_env_step(config, env)
 
-  def prefill(state: TrainState) -> TrainState:
-    """min_replay_size transitions acted by config.prefill_policy: uniform actions, or the initial policy."""
-    def body(state, _):
-      key, key_action, key_reset = jax.random.split(state.key, 3)
-      if config.prefill_policy == "initial":
-        actions = act(state, state.hyperparams, key_action)
-      else:
-        actions = jax.random.uniform(key_action, (config.num_envs, action_size), minval=-1.0, maxval=1.0)
-      return env_step(state.replace(key=key), actions, key_reset), None
-    return jax.lax.scan(body, state, None, length=config.prefill_steps)[0]
-
   def act(state: TrainState, hp: HyperParams, key: chex.PRNGKey) -> chex.Array:
     """One draw of the executed law per env (for the particle policy: proposal + K refinement steps)."""
     key_sample, _ = jax.random.split(key)  # split as before refinement moved into the family: same Gaussian runs
@@ -84,30 +77,73 @@ def make_trainer(config: TrainConfig) -> Trainer:
     params = acting_params(state, hp)
     return agent.executed_actions(nets, params, obs, jax.random.split(key_sample, config.num_envs))
 
-  def iteration(state: TrainState, hp: HyperParams) -> tuple[TrainState, dict]:
-    trace_counts["iteration"] += 1
+  def prefill_inputs(state: TrainState, hp: HyperParams):
+    """(state key, actions, reset key, unused updates key) of a prefill step: config.prefill_policy's actions."""
+    key, key_action, key_reset = jax.random.split(state.key, 3)
+    if config.prefill_policy == "initial":
+      actions = act(state, state.hyperparams, key_action)
+    else:
+      actions = jax.random.uniform(key_action, (config.num_envs, action_size), minval=-1.0, maxval=1.0)
+    return key, actions, key_reset, key
+
+  def training_inputs(state: TrainState, hp: HyperParams):
+    """(state key, actions, reset key, updates key) of a training step: one draw of the executed law per env."""
     key, key_act, key_reset, key_updates = jax.random.split(state.key, 4)
-    state = env_step(state.replace(key=key), act(state, hp, key_act), key_reset)
-    state, metrics = jax.lax.scan(lambda s, k: learner.update(s, hp, k), state,
-                                  jax.random.split(key_updates, config.grad_updates_per_step))
-    return state, jax.tree.map(jnp.mean, metrics)
+    return key, act(state, hp, key_act), key_reset, key_updates
+
+  def iteration(state: TrainState, hp: HyperParams, prefilling: chex.Array, sums: dict) -> tuple[TrainState, dict]:
+    """One step of every env, then grad_updates_per_step gradient steps (their metrics added to `sums`); while
+    prefilling (a bool scalar), a prefill step: prefill_policy's actions and no gradient step."""
+    trace_counts["iteration"] += 1
+    acting = state.replace(replay=None)  # the branches only act: the buffer stays out of the conditional
+    key, actions, key_reset, key_updates = jax.lax.cond(prefilling, prefill_inputs, training_inputs, acting, hp)
+    state = env_step(state.replace(key=key), actions, key_reset)
+    update_keys = jax.random.split(key_updates, config.grad_updates_per_step)
+
+    def update(i, carry):
+      state, sums = carry
+      state, metrics = learner.update(state, hp, update_keys[i])
+      return state, jax.tree.map(jnp.add, sums, metrics)
+
+    num_updates = jnp.where(prefilling, 0, config.grad_updates_per_step)
+    return jax.lax.fori_loop(0, num_updates, update, (state, sums))
 
   evaluate = _make_evaluate(config, env, nets, normalize, trace_counts)
   diagnostics = _make_diagnostics(config, nets, normalize)
+  end_metric_names = EVAL_METRIC_NAMES + diagnostic_metric_names(nets)
 
-  def epoch(state: TrainState, hp: HyperParams) -> tuple[TrainState, dict]:
-    state, train_metrics = jax.lax.scan(lambda s, _: iteration(s, hp), state, None,
-                                        length=config.steps_per_eval)
+  def evaluate_and_diagnose(state: TrainState, hp: HyperParams) -> tuple[chex.PRNGKey, dict]:
     key, key_eval, key_diag = jax.random.split(state.key, 3)
     state = state.replace(key=key)
-    metrics = jax.tree.map(jnp.mean, train_metrics)
-    metrics.update(evaluate(state, key_eval))
-    metrics.update(diagnostics(state, hp, key_diag))
+    return key, {**evaluate(state, key_eval), **diagnostics(state, hp, key_diag)}
+
+  def period(state: TrainState, hp: HyperParams, prefilling: chex.Array | bool) -> tuple[TrainState, dict]:
+    """With prefilling (a bool scalar, traced or not) false, one epoch: steps_per_eval training iterations,
+    then the evaluation and diagnostics (metrics: their means and the evaluation's); true, the prefill:
+    prefill_steps prefill iterations (metrics: zeros). One loop serves both, so a compiled program that holds
+    it holds the env step once."""
+    prefilling = jnp.asarray(prefilling)
+    num_iterations = jnp.where(prefilling, config.prefill_steps, config.steps_per_eval)
+    zeros = {name: jnp.zeros((), jnp.float32) for name in UPDATE_METRIC_NAMES}
+    state, sums = jax.lax.fori_loop(0, num_iterations, lambda _, carry: iteration(carry[0], hp, prefilling, carry[1]),
+                                    (state, zeros))
+    metrics = jax.tree.map(lambda x: x / jnp.maximum(num_iterations * config.grad_updates_per_step, 1), sums)
+    key, end_metrics = jax.lax.cond(
+        prefilling, lambda s, h: (s.key, {name: jnp.zeros((), jnp.float32) for name in end_metric_names}),
+        evaluate_and_diagnose, state, hp)
+    metrics.update(end_metrics)
     metrics["env_steps"] = state.env_steps
-    return state, metrics
+    return state.replace(key=key), metrics
+
+  def prefill(state: TrainState) -> TrainState:
+    """min_replay_size transitions acted by config.prefill_policy: uniform actions, or the initial policy."""
+    return period(state, state.hyperparams, True)[0]
+
+  def epoch(state: TrainState, hp: HyperParams) -> tuple[TrainState, dict]:
+    return period(state, hp, False)
 
   pieces = _timing_pieces(act, env_step, learner, evaluate, diagnostics)
-  return Trainer(init, prefill, epoch, evaluate, nets, env, observation_size, action_size,
+  return Trainer(init, prefill, epoch, period, evaluate, nets, env, observation_size, action_size,
                  config.replay_memory_bytes(observation_size, action_size), trace_counts, pieces)
 
 
@@ -195,10 +231,14 @@ def _make_evaluate(config: TrainConfig, env, nets: agent.AgentNetworks, normaliz
     zeros = jnp.zeros((config.num_eval_envs,))
     (_, returns, lengths, _), _ = jax.lax.scan(body, (env_state, zeros, zeros, zeros + 1.0), step_keys,
                                                length=num_steps)
-    return {"eval/episode_reward": jnp.mean(returns), "eval/episode_reward_std": jnp.std(returns),
-            "eval/avg_episode_length": jnp.mean(lengths)}
+    return dict(zip(EVAL_METRIC_NAMES, (jnp.mean(returns), jnp.std(returns), jnp.mean(lengths))))
 
   return evaluate
+
+
+def diagnostic_metric_names(nets: agent.AgentNetworks) -> tuple[str, ...]:
+  """The diagnostics' metrics: the KL residual and Fisher information only for families with a density."""
+  return ("wpg/ksd", "training/tau") + (("wpg/kl_residual", "wpg/fisher") if nets.policy.has_density else ())
 
 
 def _make_diagnostics(config: TrainConfig, nets: agent.AgentNetworks, normalize):
@@ -213,10 +253,9 @@ def _make_diagnostics(config: TrainConfig, nets: agent.AgentNetworks, normalize)
     params = acting_params(state, hp)
     diag = jax.vmap(lambda o, k: agent.state_diagnostics(nets, params, o, k))(
         obs, jax.random.split(key_diag, num_states))
-    metrics = {"wpg/ksd": jnp.mean(diag.ksd), "training/tau": params.tau}
-    if nets.policy.has_density:  # the KL residual and Fisher information need log π
-      metrics.update({"wpg/kl_residual": jnp.mean(diag.kl_residual), "wpg/fisher": jnp.mean(diag.fisher)})
-    return metrics
+    values = (jnp.mean(diag.ksd), params.tau) + ((jnp.mean(diag.kl_residual), jnp.mean(diag.fisher))
+                                                 if nets.policy.has_density else ())
+    return dict(zip(diagnostic_metric_names(nets), values))
 
   return diagnostics
 
@@ -232,8 +271,10 @@ def make_train(config: TrainConfig) -> Callable[..., tuple[TrainState, dict]]:
 
   def train(key: chex.PRNGKey, hyperparams: HyperParams | None = None) -> tuple[TrainState, dict]:
     hp = config.hyperparams() if hyperparams is None else hyperparams
-    state = trainer.prefill(trainer.init(key, hp))
-    return jax.lax.scan(lambda s, _: trainer.epoch(s, hp), state, None, length=config.num_evals)
+    # The prefill and the epochs as one scan of periods, so that the program holds the env step once.
+    prefilling = jnp.arange(config.num_evals + 1) == 0
+    state, metrics = jax.lax.scan(lambda s, p: trainer.period(s, hp, p), trainer.init(key, hp), prefilling)
+    return state, jax.tree.map(lambda x: x[1:], metrics)
 
   train.trainer = trainer  # type: ignore[attr-defined]
   return train
