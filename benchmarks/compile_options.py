@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks` importable as a script
 
+from benchmarks.driver import one_seed_programs  # noqa: E402
 from benchmarks.machine import load_average, system_info  # noqa: E402
 
 VARIANTS = {
@@ -42,15 +43,10 @@ def main() -> None:
   import jax
 
   import wpgjax
-  from wpgjax.host.programs import Programs
-  from wpgjax.rl import seed_keys, shard_runs, sweep_grid
 
   config = wpgjax.presets(args.env)
-  devices = jax.devices()[:1]
   load_start = load_average()
-  programs = Programs(config, devices)
-  _, hps = sweep_grid(config, [0])
-  (keys, hps), _, _ = shard_runs((seed_keys([0]), hps), devices)
+  programs, keys, hps = one_seed_programs(config)
   t0 = time.perf_counter()
   lowered_epoch = programs.jitted("epoch").lower(programs.abstract_state(keys, hps), hps)
   lowered_start = programs.jitted("start").lower(keys, hps)

@@ -53,24 +53,35 @@ def timed(fn: Callable, *args: Any) -> tuple[Any, float]:
   return out, time.perf_counter() - t0
 
 
+def one_seed_programs(config, seed: int = 0):
+  """(`Programs` of `config` on the first device, keys, hyperparameters) for seed `seed`, placed as the runner
+  places one run: seed s is the run `wpgjax.run(config, workdir, seeds=[s])` trains."""
+  import jax
+
+  from wpgjax.host.programs import Programs
+  from wpgjax.rl import seed_keys, shard_runs, sweep_grid
+
+  devices = jax.devices()[:1]
+  programs = Programs(config, devices)  # builds the env and networks (make_trainer)
+  _, hps = sweep_grid(config, [seed])
+  (keys, hps), _, _ = shard_runs((seed_keys([seed]), hps), devices)
+  return programs, keys, hps
+
+
 def train(config, seed: int, *, label: str = "wpgjax", verbose: bool = True) -> dict[str, Any]:
   """Trains `config` with seed `seed` on the first device; returns a JSON-able record (see the module doc)."""
   import jax
   import numpy as np
 
-  from wpgjax.host.programs import Programs
-  from wpgjax.rl import config_to_dict, seed_keys, shard_runs, sweep_grid
+  from wpgjax.rl import config_to_dict
 
-  devices = jax.devices()[:1]
   load_start, cache_start = load_average(), compilation_cache()
   curve: list[list[float]] = []
   epochs: list[dict[str, float]] = []
   t_start = time.perf_counter()
   with CompileTimer() as timer:
-    programs = Programs(config, devices)  # builds the env and networks (make_trainer)
+    programs, keys, hps = one_seed_programs(config, seed)
     env_build_s = time.perf_counter() - t_start
-    _, hps = sweep_grid(config, [seed])
-    (keys, hps), _, _ = shard_runs((seed_keys([seed]), hps), devices)
     # As the runner does: both programs, the epoch (the longer compile) lowered first and compiled beside the start.
     jobs = [("epoch", (programs.abstract_state(keys, hps), hps)), ("start", (keys, hps))]
     aot_compile_s = programs.precompile(jobs)

@@ -13,20 +13,20 @@ import hashlib
 import sys
 import time
 
+from pathlib import Path
+
 import jax
 import numpy as np
 
-import wpgjax
-from wpgjax.host.programs import Programs
-from wpgjax.rl import seed_keys, shard_runs, sweep_grid
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks` importable as a script
+
+import wpgjax  # noqa: E402
+from benchmarks.driver import one_seed_programs  # noqa: E402
 
 
 def main(env: str) -> None:
   config = wpgjax.presets(env, num_evals=2)
-  devices = jax.devices()[:1]
-  programs = Programs(config, devices)
-  _, hps = sweep_grid(config, [0])
-  (keys, hps), _, _ = shard_runs((seed_keys([0]), hps), devices)
+  programs, keys, hps = one_seed_programs(config)
   compile_s = programs.precompile([("epoch", (programs.abstract_state(keys, hps), hps)), ("start", (keys, hps))])
   t0 = time.perf_counter()
   state = programs("start", keys, hps)

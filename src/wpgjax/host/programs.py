@@ -71,7 +71,7 @@ class Programs:
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
     self.trainer = t = make_trainer(config)
-    self.trainer_config = config
+    self.config = config
     self.devices = list(devices)
     self.sharding = NamedSharding(Mesh(np.array(self.devices), ("runs",)), PartitionSpec("runs"))
 
@@ -135,7 +135,7 @@ class Programs:
     """The epoch program called on a state whose replay buffers hold fewer than min_replay_size transitions (a
     fresh start, or a checkpoint restored without them): the state, prefilled. With min_replay_size 0, the
     state itself."""
-    return self("epoch", state, hps)[0] if self.trainer_config.prefill_steps else state
+    return self("epoch", state, hps)[0] if self.config.prefill_steps else state
 
   def __call__(self, name: str, *args):
     signature = self._signature(name, args)

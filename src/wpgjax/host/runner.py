@@ -4,7 +4,8 @@
 (the runs of `wpgjax.rl.sweep_grid`, placed with `shard_runs`, so `--seeds 8` and `sweep --grid` share this
 code path). The pure pieces of `wpgjax.rl.make_trainer` are compiled once each, ahead of time (init, and the
 epoch, which also prefills; see `wpgjax.host.programs`); the epoch (a loop of training iterations, then
-evaluation and WPG diagnostics) is called once to prefill and `config.num_evals` times to train from Python. Between epochs, on the host:
+evaluation and WPG diagnostics) is called once to prefill and `config.num_evals` times to train from Python.
+Between epochs, on the host:
 
 - metrics go to workdir/metrics.jsonl and metrics.csv (one row per run and evaluation) and TensorBoard
   (workdir/tensorboard/<run>), with Brax's names plus the host-side training/sps and training/walltime;

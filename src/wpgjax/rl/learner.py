@@ -18,7 +18,8 @@ from wpgjax.rl.config import HyperParams, TrainConfig
 from wpgjax.rl.policies import PolicyParams, PolicySamples
 from wpgjax.rl.state import TrainState, acting_params
 
-__all__ = ["ADAM", "UPDATE_METRIC_NAMES", "sgd_step", "sample_batch", "tau_step", "actor_inputs", "executed_entropy", "make_critic_step",
+__all__ = ["ADAM", "UPDATE_METRIC_NAMES", "sgd_step", "sample_batch", "tau_step", "actor_inputs", "executed_entropy",
+           "make_critic_step",
            "Learner", "make_learner"]
 
 Params = Any

@@ -33,11 +33,11 @@ METRIC_NAMES = (
 
 
 class Trainer(NamedTuple):
-  """Pure pieces of a run. init(key, hp) -> state; prefill(state) -> state; epoch(state, hp) -> (state,
-  metrics of one evaluation); period(state, hp, prefilling) -> (state, metrics): the prefill or an epoch, as a
-  bool scalar that may be traced says (prefill and epoch are its two cases); evaluate(state, key) -> eval metrics; networks; env; replay_bytes_per_seed
-  (the replay buffer's memory, explicit in the config); trace_counts (how often each piece was traced: the
-  contract is once per compiled program); pieces: {name: (state, hp, key) -> result} for the parts of an
+  """Pure pieces of a run. init(key, hp) -> state; prefill(state) -> state; epoch(state, hp) -> (state, metrics of one
+  evaluation); period(state, hp, prefilling) -> (state, metrics): the prefill or an epoch, as a bool scalar that may
+  be traced says (prefill and epoch are its two cases); evaluate(state, key) -> eval metrics; networks; env;
+  replay_bytes_per_seed (the replay buffer's memory, explicit in the config); trace_counts (how often each piece was
+  traced: the contract is once per compiled program); pieces: {name: (state, hp, key) -> result} for the parts of an
   epoch (act_and_env_step, critic_update, update, evaluate, diagnostics), to time them apart."""
   init: Callable[[chex.PRNGKey, HyperParams], TrainState]
   prefill: Callable[[TrainState], TrainState]
@@ -70,15 +70,47 @@ def make_trainer(config: TrainConfig) -> Trainer:
   init = _make_init(config, env, nets, observation_size, action_size)
   env_step = _make_env_step(config, env)
 
+  act = _make_act(config, nets, normalize)
+  iteration = _make_iteration(config, act, env_step, learner, action_size, trace_counts)
+  evaluate = _make_evaluate(config, env, nets, normalize, trace_counts)
+  diagnostics = _make_diagnostics(config, nets, normalize)
+  period = _make_period(config, iteration, evaluate, diagnostics, EVAL_METRIC_NAMES + diagnostic_metric_names(nets))
+
+  def prefill(state: TrainState) -> TrainState:
+    """min_replay_size transitions acted by config.prefill_policy: uniform actions, or the initial policy."""
+    return period(state, state.hyperparams, True)[0]
+
+  def epoch(state: TrainState, hp: HyperParams) -> tuple[TrainState, dict]:
+    return period(state, hp, False)
+
+  pieces = _timing_pieces(act, env_step, learner, evaluate, diagnostics)
+  return Trainer(init, prefill, epoch, period, evaluate, nets, env, observation_size, action_size,
+                 config.replay_memory_bytes(observation_size, action_size), trace_counts, pieces)
+
+
+def _zeros(names) -> dict:
+  return {name: jnp.zeros((), jnp.float32) for name in names}
+
+
+def _make_act(config: TrainConfig, nets: agent.AgentNetworks, normalize):
+  """act(state, hp, key) -> actions [num_envs, |A|]: one draw of the executed law per env (for the particle
+  policy: proposal + K refinement steps)."""
+
   def act(state: TrainState, hp: HyperParams, key: chex.PRNGKey) -> chex.Array:
-    """One draw of the executed law per env (for the particle policy: proposal + K refinement steps)."""
     key_sample, _ = jax.random.split(key)  # split as before refinement moved into the family: same Gaussian runs
     obs = normalize(state.obs_stats, state.env_state.obs)
     params = acting_params(state, hp)
     return agent.executed_actions(nets, params, obs, jax.random.split(key_sample, config.num_envs))
+  return act
+
+
+def _make_iteration(config: TrainConfig, act, env_step, learner, action_size: int, trace_counts: dict):
+  """iteration(state, hp, prefilling, sums) -> (state, sums): one step of every env, then grad_updates_per_step
+  gradient steps (their metrics added to `sums`); while prefilling (a bool scalar), a prefill step:
+  prefill_policy's actions and no gradient step. Each kind splits the state's key as it did on its own."""
 
   def prefill_inputs(state: TrainState, hp: HyperParams):
-    """(state key, actions, reset key, unused updates key) of a prefill step: config.prefill_policy's actions."""
+    """(state key, actions, reset key, unused updates key) of a prefill step."""
     key, key_action, key_reset = jax.random.split(state.key, 3)
     if config.prefill_policy == "initial":
       actions = act(state, state.hyperparams, key_action)
@@ -87,13 +119,11 @@ def make_trainer(config: TrainConfig) -> Trainer:
     return key, actions, key_reset, key
 
   def training_inputs(state: TrainState, hp: HyperParams):
-    """(state key, actions, reset key, updates key) of a training step: one draw of the executed law per env."""
+    """(state key, actions, reset key, updates key) of a training step."""
     key, key_act, key_reset, key_updates = jax.random.split(state.key, 4)
     return key, act(state, hp, key_act), key_reset, key_updates
 
   def iteration(state: TrainState, hp: HyperParams, prefilling: chex.Array, sums: dict) -> tuple[TrainState, dict]:
-    """One step of every env, then grad_updates_per_step gradient steps (their metrics added to `sums`); while
-    prefilling (a bool scalar), a prefill step: prefill_policy's actions and no gradient step."""
     trace_counts["iteration"] += 1
     acting = state.replace(replay=None)  # the branches only act: the buffer stays out of the conditional
     key, actions, key_reset, key_updates = jax.lax.cond(prefilling, prefill_inputs, training_inputs, acting, hp)
@@ -107,10 +137,14 @@ def make_trainer(config: TrainConfig) -> Trainer:
 
     num_updates = jnp.where(prefilling, 0, config.grad_updates_per_step)
     return jax.lax.fori_loop(0, num_updates, update, (state, sums))
+  return iteration
 
-  evaluate = _make_evaluate(config, env, nets, normalize, trace_counts)
-  diagnostics = _make_diagnostics(config, nets, normalize)
-  end_metric_names = EVAL_METRIC_NAMES + diagnostic_metric_names(nets)
+
+def _make_period(config: TrainConfig, iteration, evaluate, diagnostics, end_metric_names: tuple[str, ...]):
+  """period(state, hp, prefilling) -> (state, metrics). With prefilling (a bool scalar, traced or not) false,
+  one epoch: steps_per_eval training iterations, then the evaluation and diagnostics (metrics: the iterations'
+  means and the evaluation's); true, the prefill: prefill_steps prefill iterations (metrics: zeros). One loop
+  serves both, so a compiled program that holds it holds the env step once."""
 
   def evaluate_and_diagnose(state: TrainState, hp: HyperParams) -> tuple[chex.PRNGKey, dict]:
     key, key_eval, key_diag = jax.random.split(state.key, 3)
@@ -118,33 +152,17 @@ def make_trainer(config: TrainConfig) -> Trainer:
     return key, {**evaluate(state, key_eval), **diagnostics(state, hp, key_diag)}
 
   def period(state: TrainState, hp: HyperParams, prefilling: chex.Array | bool) -> tuple[TrainState, dict]:
-    """With prefilling (a bool scalar, traced or not) false, one epoch: steps_per_eval training iterations,
-    then the evaluation and diagnostics (metrics: their means and the evaluation's); true, the prefill:
-    prefill_steps prefill iterations (metrics: zeros). One loop serves both, so a compiled program that holds
-    it holds the env step once."""
     prefilling = jnp.asarray(prefilling)
     num_iterations = jnp.where(prefilling, config.prefill_steps, config.steps_per_eval)
-    zeros = {name: jnp.zeros((), jnp.float32) for name in UPDATE_METRIC_NAMES}
-    state, sums = jax.lax.fori_loop(0, num_iterations, lambda _, carry: iteration(carry[0], hp, prefilling, carry[1]),
-                                    (state, zeros))
+    state, sums = jax.lax.fori_loop(0, num_iterations, lambda _, c: iteration(c[0], hp, prefilling, c[1]),
+                                    (state, _zeros(UPDATE_METRIC_NAMES)))
     metrics = jax.tree.map(lambda x: x / jnp.maximum(num_iterations * config.grad_updates_per_step, 1), sums)
-    key, end_metrics = jax.lax.cond(
-        prefilling, lambda s, h: (s.key, {name: jnp.zeros((), jnp.float32) for name in end_metric_names}),
-        evaluate_and_diagnose, state, hp)
+    key, end_metrics = jax.lax.cond(prefilling, lambda s, h: (s.key, _zeros(end_metric_names)),
+                                    evaluate_and_diagnose, state, hp)
     metrics.update(end_metrics)
     metrics["env_steps"] = state.env_steps
     return state.replace(key=key), metrics
-
-  def prefill(state: TrainState) -> TrainState:
-    """min_replay_size transitions acted by config.prefill_policy: uniform actions, or the initial policy."""
-    return period(state, state.hyperparams, True)[0]
-
-  def epoch(state: TrainState, hp: HyperParams) -> tuple[TrainState, dict]:
-    return period(state, hp, False)
-
-  pieces = _timing_pieces(act, env_step, learner, evaluate, diagnostics)
-  return Trainer(init, prefill, epoch, period, evaluate, nets, env, observation_size, action_size,
-                 config.replay_memory_bytes(observation_size, action_size), trace_counts, pieces)
+  return period
 
 
 def _make_init(config: TrainConfig, env, nets: agent.AgentNetworks, observation_size: int, action_size: int):
