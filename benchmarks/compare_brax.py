@@ -37,7 +37,8 @@ wpgjax driver
 ``benchmarks.driver.train``: the compiled programs of wpgjax's host runner (``wpgjax.host.programs.Programs``:
 start = init, and the epoch, which also prefills), compiled ahead of time together as the runner does
 (``aot_compile_s``), then the compiled epoch called once to prefill and ``config.num_evals`` times from Python,
-each call's metrics fetched and ``time.perf_counter`` read -> curve ``[(env_steps, eval/episode_reward, walltime_s)]`` (see its docstring).
+each call's metrics fetched and ``time.perf_counter`` read -> curve
+``[(env_steps, eval/episode_reward, walltime_s)]`` (see its docstring).
 
 Timing (the same for both sides)
 --------------------------------

@@ -6,11 +6,11 @@ The runner's programs (`wpgjax.host.programs.Programs`: start = init, and the ep
 lowered once; then, for each variant in turn, both are compiled with `Lowered.compile(compiler_options=...)` and
 timed one after the other (XLA's CPU compiler already keeps two cores busy, so the runner's side-by-side compile
 takes about the sum), start and the prefill are run, and the epoch is called `--epochs` times from that state
-(wall-clock of each call). BENCHMARKS.md §16's figures were taken when start was init and the prefill. A variant that
-compiles faster pays only if the run loses less than it saves. The last epoch's evaluation return is printed as
-a check that the program computes the same thing (options that change the numerics change it).
-Variants: XLA's CPU backend flags `xla_backend_optimization_level` (LLVM's optimisation level; XLA's default 2)
-and `xla_llvm_disable_expensive_passes`; "opt0_noexp" is what JAX_DISABLE_MOST_OPTIMIZATIONS sets.
+(wall-clock of each call). BENCHMARKS.md §16's figures were taken when start was init and the prefill. A variant
+that compiles faster pays only if the run loses less than it saves. The last epoch's evaluation return is printed
+as a check that the program computes the same thing (options that change the numerics change it). Variants: XLA's
+CPU backend flags `xla_backend_optimization_level` (LLVM's optimisation level; XLA's default 2) and
+`xla_llvm_disable_expensive_passes`; "opt0_noexp" is what JAX_DISABLE_MOST_OPTIMIZATIONS sets.
 """
 
 import argparse

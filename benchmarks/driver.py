@@ -6,8 +6,8 @@
 `wpgjax.run` trains through `wpgjax.host.programs.Programs`: start (init) and the epoch (a loop of training
 iterations, then an evaluation; while the replay buffer holds fewer than min_replay_size transitions, the
 prefill), mapped over runs and compiled ahead of time, the epoch then called once to prefill and
-`config.num_evals` times to train from Python. A benchmark needs the same programs with two timings the runner does not
-give: each program's compile time on its own, and each epoch's wall-clock without the host's per-epoch work
+`config.num_evals` times to train from Python. A benchmark needs the same programs with two timings the runner
+does not give: each program's compile time on its own, and each epoch's wall-clock without the host's per-epoch work
 (checkpoints, metrics files, plots). `train` therefore drives `Programs` itself, as the runner does, for one
 seed (keys and hyperparameters from `wpgjax.rl.seed_keys` / `sweep_grid` / `shard_runs`, so seed s is the
 run `wpgjax.run(config, workdir, seeds=[s])` trains):

@@ -12,7 +12,6 @@ Works with the programs before 2026-12-05's change too (start then was init and 
 import hashlib
 import sys
 import time
-
 from pathlib import Path
 
 import jax

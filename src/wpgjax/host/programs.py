@@ -63,9 +63,8 @@ class Programs:
   compiled ahead of time per input signature (so compile time is measured apart from run time and each piece is
   traced once): start (init) and epoch (the trainer's period, plus a finiteness check of the parameters for the
   NaN guard): the prefill while the replay buffers hold fewer than min_replay_size transitions (after start, or
-  after restoring a checkpoint saved without them), an epoch after. One program holds the env step for both,
-  so it is compiled once: the prefill as a program of its own compiled for about as long as the epoch
-  (BENCHMARKS.md §16)."""
+  after restoring a checkpoint saved without them), an epoch after. One program holding the env step for both
+  compiles it once; a prefill program of its own compiled about as long as the epoch (BENCHMARKS.md §11, §16)."""
 
   def __init__(self, config: TrainConfig, devices: Sequence[Any]):
     from jax.sharding import Mesh, NamedSharding, PartitionSpec

@@ -1,11 +1,11 @@
 """`make_train(config) -> train(key, hyperparams=None)`: the whole WPG actor-critic run as one pure program.
 
-Read top to bottom: one iteration (act in all envs, store, `grad_updates_per_step` gradient steps of critic,
-actor and τ from `wpgjax.rl.learner`; during the prefill, the prefill's actions and no gradient step); one
-period, the prefill or an epoch (a loop of iterations, then for an epoch the evaluation and diagnostics); the run
-(init, prefill, a scan of epochs). The state is `wpgjax.rl.state.TrainState`. `make_trainer` exposes the same
-pieces (init, prefill, epoch, period) so that a host runner can drive the identical computation in chunks and
-checkpoint between them.
+Read top to bottom: one iteration (act in all envs, store, `grad_updates_per_step` gradient steps of critic, actor
+and τ from `wpgjax.rl.learner`; during the prefill, the prefill's actions and no gradient step); one period, the
+prefill or an epoch (a loop of iterations, then for an epoch the evaluation and diagnostics); the run (init, then
+one scan of periods: the prefill, then the epochs). The state is `wpgjax.rl.state.TrainState`. `make_trainer`
+exposes the same pieces (init, prefill, epoch, period) so that a host runner can drive the identical computation in
+chunks and checkpoint between them.
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ from wpgjax.rl.state import TrainState, acting_params, policy_params
 __all__ = ["TrainState", "Trainer", "make_trainer", "make_train", "make_policy", "policy_params", "METRIC_NAMES"]
 
 EVAL_METRIC_NAMES = ("eval/episode_reward", "eval/episode_reward_std", "eval/avg_episode_length")
-METRIC_NAMES = (
-    "eval/episode_reward", "eval/episode_reward_std", "eval/avg_episode_length", "env_steps",
-    "training/critic_loss", "training/actor_loss", "training/tau", "training/entropy",
+METRIC_NAMES = EVAL_METRIC_NAMES + (
+    "env_steps", "training/critic_loss", "training/actor_loss", "training/tau", "training/entropy",
     "wpg/kl_residual", "wpg/fisher", "wpg/ksd",
 )
 
