@@ -2,6 +2,7 @@
 prefill) and one epoch, and a digest of the policy parameters after it, to compare two commits.
 
     python benchmarks/precompile_time.py ENV            # num_evals=2: one epoch is half the preset's budget
+    python benchmarks/precompile_time.py ENV --compile-only                # the compile's line alone
     PYTHONPATH=<a worktree of another commit>/src python benchmarks/precompile_time.py ENV   # that commit's code
 
 Prints one line: precompile seconds, start+prefill seconds, the epoch's seconds, its evaluation return and mean
@@ -23,10 +24,13 @@ import wpgjax  # noqa: E402
 from benchmarks.driver import one_seed_programs  # noqa: E402
 
 
-def main(env: str) -> None:
+def main(env: str, compile_only: bool = False) -> None:
   config = wpgjax.presets(env, num_evals=2)
   programs, keys, hps = one_seed_programs(config)
   compile_s = programs.precompile([("epoch", (programs.abstract_state(keys, hps), hps)), ("start", (keys, hps))])
+  if compile_only:
+    print(f"{env} precompile {compile_s:.1f} load {open('/proc/loadavg').read().split()[0]}", flush=True)
+    return
   t0 = time.perf_counter()
   state = programs("start", keys, hps)
   if hasattr(programs, "prefill"):  # since 2026-12-05 the epoch program prefills
@@ -45,4 +49,4 @@ def main(env: str) -> None:
 
 
 if __name__ == "__main__":
-  main(sys.argv[1])
+  main(sys.argv[1], compile_only="--compile-only" in sys.argv[2:])

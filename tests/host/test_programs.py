@@ -1,12 +1,14 @@
 """`programs.over_runs`: a function mapped over the leading run axis, vmapped for several runs and applied
-directly to a single run (the runner's programs for one seed), with the same results and shapes."""
+directly to a single run (the runner's programs for one seed), with the same results and shapes; the programs of
+one seed trace the env's step and reset once per input type."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from wpgjax._testing import leaves_as_numpy
-from wpgjax.host.programs import over_runs
+from wpgjax.host.programs import Programs, over_runs
+from wpgjax.rl import presets, seed_keys, shard_runs, sweep_grid
 
 
 def _rollout(key, hp):
@@ -42,3 +44,19 @@ def test_several_runs_are_vmapped():
   for a, b in zip(leaves_as_numpy(mapped), leaves_as_numpy(vmapped)):
     np.testing.assert_array_equal(a, b)
   assert not np.allclose(mapped["x"][0], mapped["x"][2])  # the runs differ: each got its own key and gain
+
+
+def test_one_seeds_programs_trace_the_env_once_per_input_type():
+  """The epoch steps the env in training and in evaluation (and resets it in both, and in start): every call
+  site with the same input types shares one trace. With the run placed on a one-device mesh the evaluation's
+  fresh env state had another type than the training state's, and the physics step was traced twice."""
+  config = presets("fast", num_eval_envs=16)  # evaluation and training step the same number of envs
+  devices = jax.devices()[:1]
+  programs = Programs(config, devices)
+  _, hps = sweep_grid(config, [0])
+  (keys, hps), _, _ = shard_runs((seed_keys([0]), hps), devices)
+  programs.jitted("start").trace(keys, hps)
+  programs.jitted("epoch").trace(programs.abstract_state(keys, hps), hps)
+  counts = programs.trainer.env.trace_counts
+  assert sorted(name for name, *_ in counts) == ["reset", "reset", "step"]  # reset: 1 key (the obs size), 16
+  assert set(counts.values()) == {1}

@@ -148,6 +148,7 @@ def test_resume_ends_bitwise_where_the_uninterrupted_run_ends(full, interrupted,
   # One trace of the training iteration and of the evaluation for everything this module ran.
   compiled = programs.get_programs(CONFIG, jax.devices())
   assert compiled.trainer.trace_counts == {"iteration": 1, "evaluate": 1}
+  assert set(compiled.trainer.env.trace_counts.values()) == {1}  # the env's reset and step: once per input type
 
 
 def test_resume_refuses_another_config_or_seeds(interrupted, tmp_path):

@@ -247,14 +247,12 @@ def test_presets_switch_the_family_defaults_with_the_policy():
   assert (particle_reacher.grad_updates_per_step, particle_reacher.hidden_sizes, particle_reacher.tau,
           particle_reacher.target_entropy) == (8, (128, 128), 0.1, None)
   assert (presets("reacher").grad_updates_per_step, presets("reacher").hidden_sizes) == (16, (256, 256))
-  # halfcheetah's too: spring and wpgjax's update settings, where the Gaussian preset runs SAC's on generalized
+  # halfcheetah's particle agent runs the Gaussian preset as it is, with the family's own sampling settings
   particle_cheetah, gaussian_cheetah = presets("halfcheetah", policy="particle"), presets("halfcheetah")
+  assert particle_cheetah == with_overrides(gaussian_cheetah, {**ParticlePolicy.config_defaults, "policy": "particle"})
   assert (particle_cheetah.backend, particle_cheetah.num_envs, particle_cheetah.hidden_sizes,
-          particle_cheetah.grad_updates_per_step, particle_cheetah.tau, particle_cheetah.tau_learning_rate,
-          particle_cheetah.target_entropy) == ("spring", 32, (256, 256), 8, 0.1, 1e-3, None)
-  assert (gaussian_cheetah.backend, gaussian_cheetah.num_envs, gaussian_cheetah.hidden_sizes,
-          gaussian_cheetah.grad_updates_per_step, gaussian_cheetah.tau,
-          gaussian_cheetah.wpg.wpo_entropy_term) == ("generalized", 16, (64, 64), 16, 1.0, "expected")
+          particle_cheetah.grad_updates_per_step, particle_cheetah.tau,
+          particle_cheetah.wpg.wpo_entropy_term) == ("generalized", 16, (64, 64), 16, 1.0, "sampled")
   # a suite's entry ("dm_control/") covers its every task: Playground's LayerNorm critic, which the Gaussian drops
   for env in ("dm_control/PointMass", "dm_control/WalkerRun"):
     assert presets(env, policy="particle").critic_layer_norm and not presets(env).critic_layer_norm, env

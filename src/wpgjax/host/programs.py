@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from wpgjax.rl.config import SWEEPABLE_FIELDS, TrainConfig, config_to_dict
+from wpgjax.rl.sweep import run_sharding
 from wpgjax.rl.train import make_trainer
 
 __all__ = ["Programs", "get_programs", "get_evaluator", "over_runs", "state_template"]
@@ -67,12 +68,10 @@ class Programs:
   compiles it once; a prefill program of its own compiled about as long as the epoch (BENCHMARKS.md §11, §16)."""
 
   def __init__(self, config: TrainConfig, devices: Sequence[Any]):
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
     self.trainer = t = make_trainer(config)
     self.config = config
     self.devices = list(devices)
-    self.sharding = NamedSharding(Mesh(np.array(self.devices), ("runs",)), PartitionSpec("runs"))
+    self.sharding = run_sharding(self.devices)
 
     def epoch(state, hp):
       prefilling = jnp.min(state.replay.size) < config.min_replay_size  # one flag for all runs: not vmapped

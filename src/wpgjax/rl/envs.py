@@ -10,10 +10,11 @@ with `termination = done ∧ ¬truncation` so that time limits bootstrap.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import inspect
 import io
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import chex
 import jax
@@ -110,14 +111,25 @@ def make_env(name: str, *, backend: str | None = None, episode_length: int = 100
 
 class TracedOnce:
   """The batched env with its reset and step each inside one `jax.jit`. A run calls them at several places
-  (prefill, every training step, the auto-reset, evaluation) in two programs; JAX traces a jitted function once
-  per input shape and process and reuses that trace at the other call sites, where it would otherwise trace the
-  whole physics step again each time. Every other attribute is the wrapped env's."""
+  (every training step, the auto-reset, evaluation) in two programs; JAX traces a jitted function once per input
+  type and process and reuses that trace at the other call sites, where it would otherwise trace the whole physics
+  step again each time. `trace_counts` counts the traces per (function, input shapes and dtypes): the contract is
+  one each. The types of the program's inputs and of the values it makes must agree for that: the reset's
+  state is strongly typed, as the train state is (a weak type would make another type), and one device holds the
+  run without a mesh (`sweep.run_sharding`). Every other attribute is the wrapped env's."""
 
   def __init__(self, env):
     self.env = env
-    self._reset = jax.jit(env.reset, inline=True)
-    self._step = jax.jit(env.step, inline=True)
+    self.trace_counts = collections.Counter()
+
+    def traced(name: str, fn: Callable) -> Callable:
+      def counted(*args):
+        self.trace_counts[(name,) + tuple((x.shape, str(x.dtype)) for x in jax.tree.leaves(args))] += 1
+        return fn(*args)
+      return jax.jit(counted, inline=True)
+
+    self._reset = traced("reset", lambda rng: jax.tree.map(_strongly_typed, env.reset(rng)))
+    self._step = traced("step", env.step)
 
   def reset(self, rng: chex.PRNGKey):
     return self._reset(rng)
@@ -126,9 +138,14 @@ class TracedOnce:
     return self._step(state, action)
 
   def __getattr__(self, name: str):
-    if name in ("env", "_reset", "_step"):  # not set yet (e.g. while unpickling): no recursion
+    if name in ("env", "trace_counts", "_reset", "_step"):  # not set yet (e.g. while unpickling): no recursion
       raise AttributeError(name)
     return getattr(self.env, name)
+
+
+def _strongly_typed(x):
+  """`x` without JAX's weak type (what a Python scalar in an env's reset leaves): the same values and dtype."""
+  return x.astype(x.dtype) if getattr(getattr(x, "aval", None), "weak_type", False) else x
 
 
 def viewer(name: str, env):

@@ -2,7 +2,8 @@
 
 A grid {"tau": [0.01, 0.1], "wpg.step_size": [0.05, 0.1]} × seeds [0, 1, 2] becomes 12 runs. The run axis is
 padded up to a multiple of the device count (the padding repeats the last run and is dropped from the results,
-never the other way round), placed with a NamedSharding over a 1-D mesh of all devices, and
+never the other way round), placed with `run_sharding` (a NamedSharding over a 1-D mesh of all devices, or the one
+device itself), and
 `jax.jit(jax.vmap(train))` runs it. With `distributed=...` the mesh spans the devices of every process
 (`wpgjax.rl.distributed`): each process computes the runs on its own devices and receives every run's metrics.
 """
@@ -21,7 +22,7 @@ from wpgjax.rl import distributed as dist
 from wpgjax.rl.config import SWEEPABLE_FIELDS, HyperParams, TrainConfig
 from wpgjax.rl.train import make_train
 
-__all__ = ["SweepResult", "sweep_grid", "sweep", "shard_runs", "pad_runs", "seed_keys"]
+__all__ = ["SweepResult", "sweep_grid", "sweep", "shard_runs", "run_sharding", "pad_runs", "seed_keys"]
 
 
 class SweepResult(NamedTuple):
@@ -69,15 +70,26 @@ def seed_keys(seeds: Sequence[int]) -> jax.Array:
   return jax.vmap(jax.random.key)(jnp.asarray(list(seeds), jnp.uint32))
 
 
-def shard_runs(tree: Any, devices: Sequence[Any] | None = None) -> tuple[Any, int, NamedSharding]:
+def run_sharding(devices: Sequence[Any]) -> jax.sharding.Sharding:
+  """Where the run axis lives: split over a 1-D mesh "runs" of `devices`, or on the one device itself.
+
+  With one run the program is applied to it directly (`programs.over_runs`); a mesh would then be part of the
+  type of the values the program receives, but not of those it makes (an evaluation's fresh env state), so JAX
+  would trace the env's step once for each (`envs.TracedOnce`; 2.3 s on halfcheetah, BENCHMARKS.md §16). One
+  device needs no mesh."""
+  if len(devices) == 1:
+    return jax.sharding.SingleDeviceSharding(devices[0])
+  return NamedSharding(Mesh(np.array(devices), ("runs",)), PartitionSpec("runs"))
+
+
+def shard_runs(tree: Any, devices: Sequence[Any] | None = None) -> tuple[Any, int, jax.sharding.Sharding]:
   """Pads the leading (run) axis of every leaf to a multiple of len(devices) by repeating the last run and
-  places it sharded over a 1-D mesh "runs" (the devices of all processes under jax.distributed: each process
+  places it with `run_sharding(devices)` (over the devices of all processes under jax.distributed: each process
   places only its own shards). Returns (sharded tree, number of padded runs, the sharding)."""
   devices = list(jax.devices() if devices is None else devices)
   num_runs = jax.tree.leaves(tree)[0].shape[0]
   num_padded = (-num_runs) % len(devices)
-  mesh = Mesh(np.array(devices), ("runs",))
-  sharding = NamedSharding(mesh, PartitionSpec("runs"))
+  sharding = run_sharding(devices)
   return jax.tree.map(lambda x: dist.global_put(x, sharding), pad_runs(tree, num_padded)), num_padded, sharding
 
 
