@@ -48,6 +48,12 @@ def test_threshold_table_and_resume(tmp_path):
   assert rows[("sac", 0)]["steps_to_threshold"] == 3000 and rows[("sac", 1)]["steps_to_threshold"] == 1000
   assert rows[("gaussian", 0)]["steps_to_threshold"] == 3000 and rows[("gaussian", 0)]["wall_to_threshold_s"] == 25.0
   assert rows[("particle", 0)]["steps_to_threshold"] is None
+  # The mean time to the line with the runs that missed it counted at their whole run: a bound where any missed.
+  bounds = ca.summarize(payload)["inverted_pendulum"]["wall_bounds"]
+  assert bounds == {"particle": (25.0, True), "gaussian": (25.0, False), "sac": (25.0, False)}
+  missed = _run("sac", 2, 0.0, [[1000, 0.0, 20.0], [3000, 0.0, 40.0]])
+  assert ca.summarize(dict(payload, runs=payload["runs"] + [missed]))["inverted_pendulum"]["wall_bounds"]["sac"] == (
+      pytest.approx((30.0 + 20.0 + 40.0) / 3), True)
 
   out = tmp_path / "agents"
   out.with_suffix(".json").write_text(json.dumps(payload))
@@ -61,6 +67,7 @@ def test_threshold_table_and_resume(tmp_path):
   assert "| particle | 0 | 3,000 | 10.0 | not reached | - |" in table
   assert "| gaussian | 0 | 3,000 | 950.0 | 3,000 | 25.0 |" in table
   assert "| **sac** | mean ± std | | 900.0 ± 100.0 | 2/2 reached |" in table
+  assert "counted at its whole run" in table and "particle ≥ 25.0; gaussian 25.0; sac 25.0." in table
   # Other settings for an env already in the JSON are refused.
   with pytest.raises(SystemExit):
     ca.main(["--envs", "inverted_pendulum", "--timesteps", "4000", "--seeds", "0", "--out", str(out)])
