@@ -223,11 +223,11 @@ def markdown(payload: dict[str, Any], summary: dict[str, Any]) -> str:
           f"{n_reached}/{len(rs)} reached | {_mean_std([r['wall_to_threshold_s'] for r in rs], '.1f')} | "
           f"{_mean_std([r['compile_s'] for r in rs], '.1f')} | {_mean_std(spu, '.2f')} | "
           f"{_mean_std([r['total_wall_s'] for r in rs], '.1f')} | | |")
-    if s.get("wall_bounds"):
-      lines += ["", "Mean wall to 95% SAC (s) with each run that did not reach it counted at its whole run (≥: a lower "
-                "bound, as those runs would need longer): " + "; ".join(
-                    f"{agent} {'≥ ' if censored else ''}{mean:.1f}" for agent, (mean, censored) in
-                    ((a, b) for a, b in s["wall_bounds"].items() if b is not None)) + "."]
+    bounds = {agent: b for agent, b in s.get("wall_bounds", {}).items() if b is not None}
+    if bounds:
+      means = [f"{agent} {'≥ ' if censored else ''}{mean:.1f}" for agent, (mean, censored) in bounds.items()]
+      lines += ["", "Mean wall to 95% SAC (s) with each run that did not reach it counted at its whole run "
+                "(≥: a lower bound, as those runs would need longer): " + "; ".join(means) + "."]
     lines.append("")
   lines += [
       "Final return: the last evaluation (deterministic policy). Steps / wall to 95% SAC: the first trained-policy "
