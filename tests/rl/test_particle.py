@@ -257,6 +257,9 @@ def test_presets_switch_the_family_defaults_with_the_policy():
   assert (particle_cheetah.backend, particle_cheetah.num_envs, particle_cheetah.hidden_sizes,
           particle_cheetah.grad_updates_per_step, particle_cheetah.tau,
           particle_cheetah.wpg.wpo_entropy_term) == ("generalized", 16, (64, 64), 16, 1.0, "sampled")
+  assert (gaussian_cheetah.backend, gaussian_cheetah.num_envs, gaussian_cheetah.hidden_sizes,
+          gaussian_cheetah.grad_updates_per_step, gaussian_cheetah.tau,
+          gaussian_cheetah.wpg.wpo_entropy_term) == ("generalized", 16, (64, 64), 16, 1.0, "expected")
   # a suite's entry ("dm_control/") covers its every task: Playground's LayerNorm critic, which the Gaussian drops
   for env in ("dm_control/PointMass", "dm_control/WalkerRun"):
     assert presets(env, policy="particle").critic_layer_norm and not presets(env).critic_layer_norm, env
