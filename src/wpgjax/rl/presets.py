@@ -32,8 +32,8 @@ _PRESETS: dict[str, dict[str, Any]] = {
                               replay_size=50_000, min_replay_size=1024, batch_size=256, grad_updates_per_step=16,
                               tau=0.1, actor_learning_rate=1e-3, critic_learning_rate=1e-3, reward_scaling=1.0),
     # Learning rates 3e-3 and SAC's per-sample estimator: Brax SAC's line in 56.9 s against its own 67.6 s (4 seeds
-    # each; 1e-3 with 2 samples: 1.15x SAC's time), all 4 ending at the maximum; an update 1.20x Brax SAC's
-    # instead of 1.30x (BENCHMARKS.md §16).
+    # each, all 4 ending at the maximum; 1e-3 with 2 samples: 1.15x SAC's time in a 2-seed pair); an update 1.20x
+    # Brax SAC's instead of 1.30x (BENCHMARKS.md §16).
     "inverted_double_pendulum": dict(env="inverted_double_pendulum", num_timesteps=60_000, num_envs=16, num_evals=12,
                                      replay_size=100_000, min_replay_size=2048, grad_updates_per_step=16,
                                      actor_learning_rate=3e-3, critic_learning_rate=3e-3,
