@@ -16,6 +16,8 @@ from wpgjax.rl.presets import presets
     (dict(tau=float("nan")), r"TrainConfig.tau must be a finite number > 0"),
     (dict(discount=1.0), r"TrainConfig.discount must be in \(0, 1\)"),
     (dict(polyak=0.0), r"TrainConfig.polyak must be in \(0, 1\]"),
+    (dict(final_learning_rate_fraction=1.5), r"TrainConfig.final_learning_rate_fraction must be in \[0, 1\]"),
+    (dict(final_learning_rate_fraction=-0.1), r"TrainConfig.final_learning_rate_fraction must be in \[0, 1\]"),
     (dict(batch_size=0), r"TrainConfig.batch_size must be a positive int"),
     (dict(num_envs=2.5), r"TrainConfig.num_envs must be a positive int"),
     (dict(replay_size=100, batch_size=256, min_replay_size=10),

@@ -235,10 +235,13 @@ def test_presets_switch_the_family_defaults_with_the_policy():
   assert config.wpg.num_action_samples == presets("halfcheetah", policy="particle").wpg.num_action_samples == family_m
   # The env's own particle settings come with the switch, by keyword or from a command line, under overrides.
   assert presets("inverted_double_pendulum", policy="particle").wpg.num_action_samples == 2 != family_m
-  # inverted_double_pendulum's particle agent takes the Gaussian preset's learning rates, with its own estimator
+  # inverted_double_pendulum: the Gaussian agent decays 6e-3 to a tenth; the particle agent keeps the constant 3e-3
+  # it was measured with, and its own estimator
   idp, particle_idp = presets("inverted_double_pendulum"), presets("inverted_double_pendulum", policy="particle")
-  assert (idp.actor_learning_rate, idp.critic_learning_rate, idp.wpg.wpo_entropy_term) == (3e-3, 3e-3, "expected")
-  assert (particle_idp.actor_learning_rate, particle_idp.critic_learning_rate) == (3e-3, 3e-3)
+  assert (idp.actor_learning_rate, idp.critic_learning_rate, idp.final_learning_rate_fraction,
+          idp.wpg.wpo_entropy_term) == (6e-3, 6e-3, 0.1, "expected")
+  assert (particle_idp.actor_learning_rate, particle_idp.critic_learning_rate,
+          particle_idp.final_learning_rate_fraction) == (3e-3, 3e-3, 1.0)
   assert (particle_idp.wpg.projection, particle_idp.wpg.wpo_entropy_term) == ("amortized", "sampled")
   assert with_overrides(presets("reacher"), {"policy": "particle"}).wpg.num_action_samples == 2
   # the fit's control variate: the family's default, off where the classic presets measured the plain fit

@@ -46,6 +46,9 @@ def _fail(field: str, allowed: str, value: Any) -> None:
   _validation.fail(_name(field), allowed, value)
 
 
+_UNIT_INTERVAL = dict(low_closed=True, high=1.0, high_closed=True)  # `_validation.check_number`'s [0, 1]
+
+
 def hyperparameter(default: float, *, leaf: str | None = None) -> Any:
   """Declares a config field that is also a vmappable float leaf of `HyperParams` (named `leaf`, default: the
   field's own name). The one declaration from which HyperParams and SWEEPABLE_FIELDS are derived (rejax)."""
@@ -124,8 +127,8 @@ class WPGConfig:
     _validation.check_int(_name("wpg.diagnostic_samples"), self.diagnostic_samples, minimum=2)
     _choice("wpg.refine_method", self.refine_method, REFINE_METHODS)
     _validation.check_number(_name("wpg.refine_step_size"), self.refine_step_size)
-    _validation.check_number(_name("wpg.amortized_control_variate"), self.amortized_control_variate, low=0.0,
-                             low_closed=True, high=1.0, high_closed=True)
+    _validation.check_number(_name("wpg.amortized_control_variate"), self.amortized_control_variate,
+                             **_UNIT_INTERVAL)
     for name in ("natural_gradient", "entropy_regularized"):
       _validation.check_bool(_name(f"wpg.{name}"), getattr(self, name))
     _choice("wpg.wpo_entropy_term", self.wpo_entropy_term, WPO_ENTROPY_TERMS)
@@ -153,7 +156,10 @@ class TrainConfig:
     its saved replay buffer refills it the same way, "initial" then meaning the restored policy), batch_size,
     grad_updates_per_step (SGD updates per env step of all envs).
   Learning: discount γ, tau (τ, initial when tune_tau), tune_tau, target_entropy (None = −action_dim),
-    actor/critic/tau learning rates, polyak (target smoothing), reward_scaling, normalize_observations,
+    actor/critic/tau learning rates, final_learning_rate_fraction (the actor's and critic's learning rates fall
+    linearly over the config's `total_grad_steps` to this fraction of their values, then stay there; 1: constant;
+    τ's is constant; the horizon comes from the config, so a run resumed with another budget follows the new
+    one's line), polyak (target smoothing), reward_scaling, normalize_observations,
     observation_clip (normalised observations are clipped to ±observation_clip; None: not clipped, as Brax's
     SAC and PPO normalise), update_order (within one gradient step: "critic_first": the critic's step, then
     the actor's against the updated critic, then τ's on the actor's samples; "brax_sac": τ's, the critic's and
@@ -192,6 +198,7 @@ class TrainConfig:
   actor_learning_rate: float = hyperparameter(1e-3)
   critic_learning_rate: float = hyperparameter(1e-3)
   tau_learning_rate: float = hyperparameter(1e-3)
+  final_learning_rate_fraction: float = hyperparameter(1.0)
   polyak: float = hyperparameter(0.005)
   reward_scaling: float = hyperparameter(1.0)
   normalize_observations: bool = True
@@ -228,6 +235,7 @@ class TrainConfig:
     for name in ("tau", "actor_learning_rate", "critic_learning_rate", "tau_learning_rate", "reward_scaling"):
       _validation.check_number(_name(name), getattr(self, name))
     _validation.check_number(_name("polyak"), self.polyak, high=1.0, high_closed=True)
+    _validation.check_number(_name("final_learning_rate_fraction"), self.final_learning_rate_fraction, **_UNIT_INTERVAL)
     for name in ("tune_tau", "normalize_observations", "critic_layer_norm", "critic_batch_norm", "deterministic_eval"):
       _validation.check_bool(_name(name), getattr(self, name))
     _validation.check_optional_number(_name("target_entropy"), self.target_entropy)
@@ -304,6 +312,11 @@ class TrainConfig:
   def total_env_steps(self) -> int:
     """Env steps actually taken by training (prefill included), a multiple of num_envs."""
     return (self.prefill_steps + self.steps_per_eval * self.num_evals) * self.num_envs * self.action_repeat
+
+  @property
+  def total_grad_steps(self) -> int:
+    """Gradient steps of the run's budget (the prefill takes none): the horizon of the learning-rate decay."""
+    return self.steps_per_eval * self.num_evals * self.grad_updates_per_step
 
   def hyperparams(self) -> HyperParams:
     """The vmappable float hyperparameters of this config as a pytree of float32 scalars."""

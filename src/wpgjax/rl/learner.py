@@ -18,9 +18,8 @@ from wpgjax.rl.config import HyperParams, TrainConfig
 from wpgjax.rl.policies import PolicyParams, PolicySamples
 from wpgjax.rl.state import TrainState, acting_params
 
-__all__ = ["ADAM", "UPDATE_METRIC_NAMES", "sgd_step", "sample_batch", "tau_step", "actor_inputs", "executed_entropy",
-           "make_critic_step",
-           "Learner", "make_learner"]
+__all__ = ["ADAM", "UPDATE_METRIC_NAMES", "sgd_step", "linear_decay", "decayed_learning_rates", "sample_batch",
+           "tau_step", "actor_inputs", "executed_entropy", "make_critic_step", "Learner", "make_learner"]
 
 Params = Any
 ADAM = optax.scale_by_adam()
@@ -32,6 +31,20 @@ def sgd_step(params: Params, grads: Params, opt_state: optax.OptState, learning_
   updates, opt_state = ADAM.update(grads, opt_state, params)
   params = jax.tree.map(lambda p, u: p - learning_rate * u, params, updates)
   return params, opt_state
+
+
+def linear_decay(step: chex.Numeric, total_steps: int, end_fraction: chex.Numeric) -> chex.Array:
+  """The learning-rate factor at gradient step t of T: max(f, 1 − (1 − f)·t/T), 1 at t = 0, f from t = T on
+  (f = 1: exactly 1 at every step)."""
+  return jnp.maximum(end_fraction, 1.0 - (1.0 - end_fraction) * (step / total_steps))
+
+
+def decayed_learning_rates(config: TrainConfig, hp: HyperParams, grad_steps: chex.Numeric) -> HyperParams:
+  """hp with the actor's and critic's learning rates at gradient step grad_steps of config.total_grad_steps,
+  decayed linearly to hp.final_learning_rate_fraction of their values (τ's unchanged)."""
+  factor = linear_decay(grad_steps, config.total_grad_steps, hp.final_learning_rate_fraction)
+  return hp.replace(actor_learning_rate=hp.actor_learning_rate * factor,
+                    critic_learning_rate=hp.critic_learning_rate * factor)
 
 
 def sample_batch(config: TrainConfig, normalize, state: TrainState, key: chex.PRNGKey) -> replay.Transition:
@@ -168,6 +181,7 @@ def make_learner(config: TrainConfig, nets: agent.AgentNetworks,
 
   def update(state: TrainState, hp: HyperParams, key: chex.PRNGKey) -> tuple[TrainState, dict]:
     """One gradient step of critic, actor and τ, in config.update_order."""
+    hp = decayed_learning_rates(config, hp, state.grad_steps)
     key_batch, key_critic, key_actor = jax.random.split(key, 3)
     batch = sample_batch(config, normalize, state, key_batch)
     if config.update_order == "brax_sac":  # all three from the step's start: τ on its own draw at s, old τ
@@ -189,6 +203,7 @@ def make_learner(config: TrainConfig, nets: agent.AgentNetworks,
     return state, dict(zip(UPDATE_METRIC_NAMES, (critic_loss, actor_loss, entropy)))
 
   def critic_update(state: TrainState, hp: HyperParams, key: chex.PRNGKey):
+    hp = decayed_learning_rates(config, hp, state.grad_steps)
     batch = sample_batch(config, normalize, state, key)
     critic_params, opt_state, _, loss, _ = critic_step(state, hp, batch, jax.random.split(key, config.batch_size))
     return critic_params, opt_state, loss
