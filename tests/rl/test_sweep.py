@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 from wpgjax._testing import QUICK_COMPILE_ENV
@@ -26,11 +27,24 @@ def test_sweep_grid_orders_runs_and_stacks_hyperparams():
 @pytest.mark.parametrize("grid, message", [
     ({"num_envs": [1, 2]}, r"grid key 'num_envs' is not a sweepable hyperparameter; allowed: \[.*'tau'.*'wpg.step_size'"),
     ({"tau": []}, r"grid\['tau'\] must list at least one value"),
-    ({"tau": [0.1, -1.0]}, r"grid\['tau'\] values must be finite and > 0"),
+    ({"tau": [0.1, -1.0]}, r"grid\['tau'\] value -1.0 is not allowed: TrainConfig.tau must be a finite number > 0"),
+    ({"tau": [float("nan")]}, r"grid\['tau'\] values must be finite numbers, got nan"),
+    ({"tau": ["0.1"]}, r"grid\['tau'\] values must be finite numbers, got '0.1'"),
+    ({"discount": [0.99, 1.0]},
+     r"grid\['discount'\] value 1.0 is not allowed: TrainConfig.discount must be in \(0, 1\)"),
+    ({"final_learning_rate_fraction": [1.5]},
+     r"TrainConfig.final_learning_rate_fraction must be in \[0, 1\], got 1.5"),
 ])
 def test_sweep_grid_rejects_bad_grids(grid, message):
   with pytest.raises(ValueError, match=message):
     sweep_grid(presets("fast"), seeds=[0], grid=grid)
+
+
+def test_sweep_grid_takes_every_value_the_config_takes():
+  """The grid checks a value against the field's own range: a learning-rate decay to 0 is allowed."""
+  runs, hps = sweep_grid(presets("fast"), seeds=[0], grid={"final_learning_rate_fraction": [0.0, np.float32(0.5)]})
+  assert [run["final_learning_rate_fraction"] for run in runs] == [0.0, 0.5]
+  assert list(map(float, hps.final_learning_rate_fraction)) == [0.0, 0.5]
 
 
 _SCRIPT = textwrap.dedent("""

@@ -158,8 +158,8 @@ class TrainConfig:
   Learning: discount γ, tau (τ, initial when tune_tau), tune_tau, target_entropy (None = −action_dim),
     actor/critic/tau learning rates, final_learning_rate_fraction (the actor's and critic's learning rates fall
     linearly over the config's `total_grad_steps` to this fraction of their values, then stay there; 1: constant;
-    τ's is constant; the horizon comes from the config, so a run resumed with another budget follows the new
-    one's line), polyak (target smoothing), reward_scaling, normalize_observations,
+    τ's is constant; a run resumed under a config with another budget decays over that budget's steps), polyak
+    (target smoothing), reward_scaling, normalize_observations,
     observation_clip (normalised observations are clipped to ±observation_clip; None: not clipped, as Brax's
     SAC and PPO normalise), update_order (within one gradient step: "critic_first": the critic's step, then
     the actor's against the updated critic, then τ's on the actor's samples; "brax_sac": τ's, the critic's and

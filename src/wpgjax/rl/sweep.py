@@ -19,7 +19,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from wpgjax.rl import distributed as dist
-from wpgjax.rl.config import SWEEPABLE_FIELDS, HyperParams, TrainConfig
+from wpgjax.rl.config import SWEEPABLE_FIELDS, HyperParams, TrainConfig, with_overrides
 from wpgjax.rl.train import make_train
 
 __all__ = ["SweepResult", "sweep_grid", "sweep", "shard_runs", "run_sharding", "pad_runs", "seed_keys"]
@@ -33,6 +33,16 @@ class SweepResult(NamedTuple):
   state: Any
   metrics: dict
   num_padded: int
+
+
+def _check_grid_value(config: TrainConfig, key: str, value: Any) -> None:
+  """A grid value must be a finite number that the config accepts for `key` (its message names the range)."""
+  if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not np.isfinite(value):
+    raise ValueError(f"grid[{key!r}] values must be finite numbers, got {value!r}")
+  try:
+    with_overrides(config, {key: float(value)})
+  except ValueError as err:
+    raise ValueError(f"grid[{key!r}] value {value!r} is not allowed: {err}") from None
 
 
 def sweep_grid(config: TrainConfig, seeds: Sequence[int],
@@ -50,14 +60,13 @@ def sweep_grid(config: TrainConfig, seeds: Sequence[int],
     if len(values) == 0:
       raise ValueError(f"grid[{key!r}] must list at least one value")
     for value in values:
-      if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"grid[{key!r}] values must be finite and > 0, got {value!r}")
+      _check_grid_value(config, key, value)
   if len(seeds) == 0:
     raise ValueError("seeds must list at least one seed")
   base = config.hyperparams()
   runs, hps = [], []
   for combo in itertools.product(*grid.values()):
-    overrides = dict(zip(grid.keys(), combo))
+    overrides = {key: float(value) for key, value in zip(grid.keys(), combo)}
     hp = base.replace(**{SWEEPABLE_FIELDS[k]: jnp.asarray(v, jnp.float32) for k, v in overrides.items()})
     for seed in seeds:
       runs.append({"seed": int(seed), **overrides})
