@@ -50,8 +50,8 @@ def sweep_grid(config: TrainConfig, seeds: Sequence[int],
   """The runs of a seeds × grid sweep and their stacked HyperParams [R].
 
   grid keys are dotted config fields among SWEEPABLE_FIELDS (an unknown or non-sweepable key raises
-  ValueError naming the allowed keys); each value list must be non-empty. Runs are ordered grid-major,
-  seed-minor.
+  ValueError naming the allowed keys); each value list must be non-empty, and each value a number the config
+  accepts for its field (the config's own message says the range). Runs are ordered grid-major, seed-minor.
   """
   grid = dict(grid or {})
   for key, values in grid.items():
