@@ -18,9 +18,7 @@ os.environ.setdefault("WPGJAX_COMPILE_CACHE", "off")
 def quick_compiles():
   """XLA's optimizations mostly off for the programs this test compiles (restored afterwards): see
   `wpgjax._testing.QUICK_COMPILE_ENV`."""
-  import jax
+  from wpgjax._testing import quick_compile_mode
 
-  before = jax.config.values["jax_disable_most_optimizations"]
-  jax.config.update("jax_disable_most_optimizations", True)
-  yield
-  jax.config.update("jax_disable_most_optimizations", before)
+  with quick_compile_mode():
+    yield

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import os
@@ -24,6 +25,33 @@ def leaves_as_numpy(tree: Any) -> list[np.ndarray]:
   """The leaves of `tree` as numpy arrays, typed PRNG keys as their raw key data (so they compare bitwise)."""
   return [np.asarray(jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x)
           for x in jax.tree.leaves(tree)]
+
+
+def trees_bitwise_equal(a: Any, b: Any) -> bool:
+  """Whether two pytrees hold as many leaves, bitwise equal in order (`leaves_as_numpy`; dtypes too)."""
+  left, right = leaves_as_numpy(a), leaves_as_numpy(b)
+  return len(left) == len(right) and all(x.dtype == y.dtype and np.array_equal(x, y) for x, y in zip(left, right))
+
+
+@contextlib.contextmanager
+def quick_compile_mode():
+  """XLA's optimizations mostly off for the programs compiled inside (`QUICK_COMPILE_ENV`, in-process), restored
+  afterwards. The `quick_compiles` fixture wraps it; a module-scoped fixture can use it directly."""
+  before = jax.config.values["jax_disable_most_optimizations"]
+  jax.config.update("jax_disable_most_optimizations", True)
+  try:
+    yield
+  finally:
+    jax.config.update("jax_disable_most_optimizations", before)
+
+
+def prefilled_trainer(config, seed: int = 0):
+  """(make_trainer(config), the state after init and prefill at key(seed), jitted)."""
+  from wpgjax.rl import make_trainer
+
+  trainer = make_trainer(config)
+  init_and_prefill = jax.jit(lambda key: trainer.prefill(trainer.init(key, config.hyperparams())))
+  return trainer, init_and_prefill(jax.random.key(seed))
 
 
 def directory_digest(directory: str) -> dict[str, str]:

@@ -11,34 +11,22 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wpgjax._testing import leaves_as_numpy
+from wpgjax._testing import prefilled_trainer, quick_compile_mode, trees_bitwise_equal
 from wpgjax.rl import make_trainer, presets
 from wpgjax.rl.config import UPDATE_ORDERS
-
-
-def _same(a, b) -> bool:
-  return all(np.array_equal(x, y) for x, y in zip(leaves_as_numpy(a), leaves_as_numpy(b)))
-
-
-def _prefilled(config):
-  """(trainer, the state after init and prefill at key 0)."""
-  trainer = make_trainer(config)
-  return trainer, jax.jit(lambda key: trainer.prefill(trainer.init(key, config.hyperparams())))(jax.random.key(0))
 
 
 @pytest.fixture(scope="module")
 def one_update():
   """{order: (config, state after init and prefill, jitted one-update piece)}, compiled with XLA's
   optimizations mostly off (the comparisons are within one program)."""
-  before = jax.config.values["jax_disable_most_optimizations"]
-  jax.config.update("jax_disable_most_optimizations", True)
-  out = {}
-  for order in UPDATE_ORDERS:
-    config = presets("fast", num_evals=1, update_order=order)
-    trainer, state = _prefilled(config)
-    out[order] = (config, state, jax.jit(trainer.pieces["update"]))
-  yield out
-  jax.config.update("jax_disable_most_optimizations", before)
+  with quick_compile_mode():
+    out = {}
+    for order in UPDATE_ORDERS:
+      config = presets("fast", num_evals=1, update_order=order)
+      trainer, state = prefilled_trainer(config)
+      out[order] = (config, state, jax.jit(trainer.pieces["update"]))
+    yield out
 
 
 def _updated(one_update, order, **hyperparams):
@@ -50,15 +38,15 @@ def _updated(one_update, order, **hyperparams):
 def test_brax_sac_order_actor_steps_against_the_critic_of_the_step_start(one_update):
   low, start = _updated(one_update, "brax_sac", critic_learning_rate=1e-3)
   high, _ = _updated(one_update, "brax_sac", critic_learning_rate=1e-1)
-  assert not _same(low.critic_params, high.critic_params)
-  assert _same(low.policy_params, high.policy_params)
-  assert not _same(low.policy_params, start.policy_params)
+  assert not trees_bitwise_equal(low.critic_params, high.critic_params)
+  assert trees_bitwise_equal(low.policy_params, high.policy_params)
+  assert not trees_bitwise_equal(low.policy_params, start.policy_params)
 
 
 def test_critic_first_order_actor_steps_against_the_updated_critic(one_update):
   low, _ = _updated(one_update, "critic_first", critic_learning_rate=1e-3)
   high, _ = _updated(one_update, "critic_first", critic_learning_rate=1e-1)
-  assert not _same(low.policy_params, high.policy_params)
+  assert not trees_bitwise_equal(low.policy_params, high.policy_params)
 
 
 @pytest.mark.parametrize("order", UPDATE_ORDERS)
@@ -68,11 +56,12 @@ def test_one_step_reads_the_temperature_of_its_start(one_update, order):
   slow, start = _updated(one_update, order, tau_learning_rate=1e-4)
   fast, _ = _updated(one_update, order, tau_learning_rate=1e-1)
   assert float(slow.log_tau) != float(fast.log_tau) and float(slow.log_tau) != float(start.log_tau)
-  assert _same(slow.critic_params, fast.critic_params) and _same(slow.policy_params, fast.policy_params)
+  assert trees_bitwise_equal(slow.critic_params, fast.critic_params)
+  assert trees_bitwise_equal(slow.policy_params, fast.policy_params)
   default, _ = _updated(one_update, order)
   other, _ = _updated(one_update, order, critic_learning_rate=1e-1, actor_learning_rate=1e-1)
   assert float(other.log_tau) == float(default.log_tau)
-  assert not _same(other.policy_params, default.policy_params)
+  assert not trees_bitwise_equal(other.policy_params, default.policy_params)
 
 
 def test_prefill_with_the_initial_policy_draws_from_it():
@@ -82,7 +71,7 @@ def test_prefill_with_the_initial_policy_draws_from_it():
   mean_square = {}
   for prefill_policy in ("initial", "uniform"):
     config = presets("fast", num_evals=1, normalize_observations=False, prefill_policy=prefill_policy)
-    trainer, state = _prefilled(config)
+    trainer, state = prefilled_trainer(config)
     n = int(state.replay.size)
     data = jax.tree.map(lambda x: x[:n], state.replay.data)
     mean, std = trainer.networks.policy.network.apply(state.policy_params, data.observation)

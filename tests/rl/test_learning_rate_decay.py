@@ -10,13 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wpgjax._testing import leaves_as_numpy
-from wpgjax.rl import make_trainer, presets
+from wpgjax._testing import prefilled_trainer, quick_compile_mode, trees_bitwise_equal
+from wpgjax.rl import presets
 from wpgjax.rl.learner import linear_decay
-
-
-def _same(a, b) -> bool:
-  return all(np.array_equal(x, y) for x, y in zip(leaves_as_numpy(a), leaves_as_numpy(b)))
 
 
 @pytest.mark.parametrize("step, end, expected", [
@@ -34,13 +30,10 @@ def test_no_decay_is_exactly_one_at_every_step():
 @pytest.fixture(scope="module")
 def one_update():
   """(config, state after init and prefill, jitted one-update piece), XLA's optimizations mostly off."""
-  before = jax.config.values["jax_disable_most_optimizations"]
-  jax.config.update("jax_disable_most_optimizations", True)
-  config = presets("fast", num_evals=1)
-  trainer = make_trainer(config)
-  state = jax.jit(lambda key: trainer.prefill(trainer.init(key, config.hyperparams())))(jax.random.key(0))
-  yield config, state, jax.jit(trainer.pieces["update"])
-  jax.config.update("jax_disable_most_optimizations", before)
+  with quick_compile_mode():
+    config = presets("fast", num_evals=1)
+    trainer, state = prefilled_trainer(config)
+    yield config, state, jax.jit(trainer.pieces["update"])
 
 
 def _updated(one_update, grad_steps, **hyperparams):
@@ -57,18 +50,19 @@ def test_a_step_at_the_end_of_the_decay_takes_the_end_fraction_of_the_learning_r
   decayed = _updated(one_update, total, final_learning_rate_fraction=0.5)
   by_hand = _updated(one_update, total, actor_learning_rate=lr_actor / 2, critic_learning_rate=lr_critic / 2)
   full = _updated(one_update, total)
-  assert _same(decayed, by_hand)
-  assert not _same(decayed.policy_params, full.policy_params)
-  assert not _same(decayed.critic_params, full.critic_params)
+  assert trees_bitwise_equal(decayed, by_hand)
+  assert not trees_bitwise_equal(decayed.policy_params, full.policy_params)
+  assert not trees_bitwise_equal(decayed.critic_params, full.critic_params)
   assert float(decayed.log_tau) == float(full.log_tau)  # τ's learning rate does not decay
 
 
 def test_the_first_step_takes_the_full_learning_rates(one_update):
-  assert _same(_updated(one_update, 0, final_learning_rate_fraction=0.1), _updated(one_update, 0))
+  assert trees_bitwise_equal(_updated(one_update, 0, final_learning_rate_fraction=0.1), _updated(one_update, 0))
 
 
 def test_a_zero_end_fraction_stops_the_actor_and_critic_at_the_end(one_update):
   config, state, _ = one_update
   stopped = _updated(one_update, 2 * config.total_grad_steps, final_learning_rate_fraction=0.0)
-  assert _same(stopped.policy_params, state.policy_params) and _same(stopped.critic_params, state.critic_params)
+  assert trees_bitwise_equal(stopped.policy_params, state.policy_params)
+  assert trees_bitwise_equal(stopped.critic_params, state.critic_params)
   assert float(stopped.log_tau) != float(state.log_tau)
